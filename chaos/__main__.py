@@ -1,0 +1,3 @@
+from chaos.cli.main import main
+
+main()

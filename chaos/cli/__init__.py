@@ -1,0 +1,1 @@
+"""The command-line interface (Typer): thin commands over the layers below."""

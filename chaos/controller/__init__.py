@@ -1,0 +1,1 @@
+"""Controller: the run loop, its events and the executors that carry faults."""

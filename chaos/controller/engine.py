@@ -1,0 +1,430 @@
+"""The run loop: preflight → baseline → inject/observe → revert → recovery → verdict.
+
+Reverts run on every path (normal end, stop condition, operator halt, error),
+each one recorded as an event. ``request_abort`` is safe to call from a signal
+handler or another thread: it only sets a flag the loop waits on.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaos.controller.events import EventBus, EventKind
+from chaos.controller.executor import AppliedFault, Executor
+from chaos.controller.sampler import Sampler
+from chaos.controller.verdict import AbortKind, NotSteady, RunResult, checks_data, decide
+from chaos.errors import ChaosError, FaultError, ProbeError, RevertError
+from chaos.faults.base import FaultType
+from chaos.plan.planner import Plan, PlannedFault, PlannedStep, StepKind, make_plan
+from chaos.spec.models import Experiment
+from chaos.steady import hypothesis as hyp
+from chaos.steady.hypothesis import Observation, Phase
+from chaos.steady.probes import build_probe
+from chaos.targets.base import Scope, TargetBackend
+
+
+@dataclass
+class _RunState:
+    phase: Phase = Phase.PREFLIGHT
+    observations: list[Observation] = field(default_factory=list)
+    active: list[AppliedFault] = field(default_factory=list)
+    unreverted: list[str] = field(default_factory=list)
+    abort_kind: AbortKind | None = None
+    abort_reason: str = ""
+    error: ChaosError | None = None
+    reverted_at: float = 0.0
+    checks: dict[Phase, hyp.PhaseCheck] = field(default_factory=dict)
+    recovery: hyp.RecoveryCheck | None = None
+
+
+class RunEngine:
+    def __init__(
+        self,
+        *,
+        experiment: Experiment,
+        bus: EventBus,
+        executor: Executor,
+        backends: Mapping[str, TargetBackend],
+        catalog: Mapping[str, FaultType],
+        scope: Scope,
+        source: str = "",
+        run_id: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.experiment = experiment
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self._bus, self._executor, self._backends = bus, executor, backends
+        self._catalog, self._scope, self._source = catalog, scope, source
+        self._rng = rng or random.Random()
+        self._state = _RunState()
+        self._lock = threading.Lock()
+        self._abort = threading.Event()
+        steady = experiment.spec.steady_state
+        self._probe_names = [probe.name for probe in steady.probes]
+        self._probe_timeout = max(probe.http.timeout for probe in steady.probes)
+        self._stop_watch = hyp.StopConditionWatch(experiment.spec.stop_conditions)
+        self._sampler = Sampler(
+            probes=[build_probe(probe) for probe in steady.probes],
+            interval=steady.interval,
+            phase=lambda: self._state.phase,
+            on_observation=self._on_observation,
+        )
+
+    # ------------------------------------------------------------ public
+
+    def request_abort(self, reason: str, kind: AbortKind = AbortKind.OPERATOR) -> None:
+        with self._lock:
+            if self._state.abort_kind is None:
+                self._state.abort_kind, self._state.abort_reason = kind, reason
+        self._abort.set()
+
+    def run(self) -> RunResult:
+        self._emit(
+            EventKind.RUN_STARTED,
+            f"run {self.run_id} of {self.experiment.metadata.name}",
+            data=self._run_started_data(),
+        )
+        try:
+            plan = self._preflight()
+            self._sampler.start()
+            if self._baseline_holds() and not self._abort.is_set():
+                self._inject_and_observe(plan)
+        except ChaosError as exc:
+            self._state.error = exc
+            self._emit(
+                EventKind.ERROR, str(exc), data={"error": type(exc).__name__, **exc.context()}
+            )
+        finally:
+            self._revert_everything()
+        try:
+            if self._should_measure_recovery():
+                self._recover()
+        finally:
+            self._sampler.stop()
+        return self._finish()
+
+    # ------------------------------------------------------------ phases
+
+    def _preflight(self) -> Plan:
+        self._enter(Phase.PREFLIGHT)
+        plan = make_plan(
+            self.experiment,
+            catalog=self._catalog,
+            backends=self._backends,
+            scope=self._scope,
+            run_key=f"chaos-{self.run_id}",
+            rng=self._rng,
+        )
+        selected = {name: [t.display for t in targets] for name, targets in plan.selected.items()}
+        self._emit(
+            EventKind.TARGETS_SELECTED,
+            _describe_selection(plan),
+            data={"selected": selected, "candidates": dict(plan.candidates)},
+        )
+        for probe in self.experiment.spec.steady_state.probes:
+            sample = build_probe(probe).check()
+            if sample.ok is False and sample.status is None:
+                raise ProbeError(
+                    f"probe {probe.name} unreachable in preflight: {sample.error}",
+                    experiment=self.experiment.metadata.name,
+                )
+        self._leave(Phase.PREFLIGHT)
+        return plan
+
+    def _baseline_holds(self) -> bool:
+        phases = self.experiment.spec.phases
+        self._enter(Phase.BASELINE)
+        self._abort.wait(phases.baseline)
+        self._wait_for_samples(Phase.BASELINE)
+        check = self._check(Phase.BASELINE)
+        self._leave(Phase.BASELINE, check=check)
+        if self._abort.is_set():
+            return False
+        if not check.holds:
+            raise NotSteady(
+                "system not steady before injection: " + "; ".join(check.reasons),
+                experiment=self.experiment.metadata.name,
+            )
+        return True
+
+    def _inject_and_observe(self, plan: Plan) -> None:
+        self._enter(Phase.INJECT)
+        for step in plan.steps:
+            if self._abort.is_set():
+                break
+            if step.kind is StepKind.PAUSE:
+                self._abort.wait(step.pause)
+            else:
+                self._run_fault_step(step)
+        self._wait_for_samples(Phase.INJECT)
+        self._leave(Phase.INJECT, check=self._check(Phase.INJECT))
+
+    def _run_fault_step(self, step: PlannedStep) -> None:
+        ttl = self.experiment.spec.safety.lease_ttl
+        started = time.monotonic()
+        applied: list[AppliedFault] = []
+        for fault in step.faults:
+            if self._abort.is_set():
+                break
+            result = self._apply(
+                fault, ttl_s=fault.duration + ttl if fault.fault.reversible else None
+            )
+            applied.append(result)
+        # hold each fault for its own duration, then revert it, earliest first
+        for result in sorted(applied, key=lambda a: a.planned.duration):
+            remaining = started + result.planned.duration - time.monotonic()
+            if remaining > 0 and self._abort.wait(remaining):
+                return  # abort: the finally-revert takes every active fault back at once
+            self._revert(result)
+        rest = started + step.hold - time.monotonic()
+        if rest > 0:
+            self._abort.wait(rest)
+
+    def _revert_everything(self) -> None:
+        previous = self._state.phase
+        self._enter(Phase.REVERT)
+        with self._lock:
+            pending = list(reversed(self._state.active))
+        for applied in pending:
+            self._revert(applied)
+        self._state.reverted_at = time.time()
+        self._leave(
+            Phase.REVERT, data={"after": previous.value, "unreverted": self._state.unreverted}
+        )
+
+    def _should_measure_recovery(self) -> bool:
+        state = self._state
+        if state.error is not None or state.abort_kind is AbortKind.OPERATOR:
+            return False
+        injected = state.phase is Phase.REVERT and any(
+            e.phase is Phase.INJECT for e in state.observations
+        )
+        return injected and self.experiment.spec.phases.recovery > 0
+
+    def _recover(self) -> None:
+        phases = self.experiment.spec.phases
+        self._enter(Phase.RECOVERY)
+        deadline = time.monotonic() + phases.recovery
+        check = self._recovery_check()
+        while not check.recovered and time.monotonic() < deadline:
+            if self._abort.wait(min(0.2, max(0.0, deadline - time.monotonic()))) and (
+                self._state.abort_kind is AbortKind.OPERATOR
+            ):
+                break
+            check = self._recovery_check()
+        self._state.recovery = check
+        self._emit(
+            EventKind.RECOVERY,
+            _describe_recovery(check),
+            data={
+                "recovered": check.recovered,
+                "time_to_recover_s": check.time_to_recover_s,
+                "samples": check.ticks_observed,
+            },
+        )
+        self._leave(Phase.RECOVERY)
+
+    # ------------------------------------------------------------ faults
+
+    def _apply(self, fault: PlannedFault, *, ttl_s: float | None) -> AppliedFault:
+        try:
+            applied = self._executor.apply(fault, ttl_s=ttl_s)
+        except FaultError as exc:
+            self._emit(EventKind.FAULT_APPLY_FAILED, str(exc), data=_fault_data(fault))
+            raise
+        with self._lock:
+            self._state.active.append(applied)
+        self._emit(
+            EventKind.FAULT_APPLIED,
+            f"{fault.label} [{fault.target.display}]: {applied.undo.detail}",
+            data={**_fault_data(fault), "detail": applied.undo.detail, "ttl_s": ttl_s},
+        )
+        return applied
+
+    def _revert(self, applied: AppliedFault) -> None:
+        with self._lock:
+            if applied not in self._state.active:
+                return
+            self._state.active.remove(applied)
+        fault = applied.planned
+        data = {**_fault_data(fault), "detail": applied.undo.detail}
+        try:
+            self._executor.revert(applied)
+        except RevertError as exc:
+            self._state.unreverted.append(f"{fault.label} on {fault.target.display}: {exc.message}")
+            self._emit(EventKind.FAULT_REVERT_FAILED, str(exc), data=data)
+            return
+        if fault.fault.reversible:
+            self._emit(
+                EventKind.FAULT_REVERTED,
+                f"{fault.label} [{fault.target.display}]: reverted",
+                data=data,
+            )
+        else:
+            self._emit(
+                EventKind.FAULT_REVERTED,
+                f"{fault.label} [{fault.target.display}]: irreversible, nothing to revert",
+                data={**data, "irreversible": True},
+            )
+
+    # ------------------------------------------------------------ samples & verdict
+
+    def _on_observation(self, observation: Observation) -> None:
+        sample = observation.sample
+        with self._lock:
+            self._state.observations.append(observation)
+        self._emit(
+            EventKind.SAMPLE,
+            sample.error or "ok",
+            phase=observation.phase,
+            data={
+                "tick": observation.tick,
+                "probe": sample.probe,
+                "ok": sample.ok,
+                "latency_ms": sample.latency_ms,
+                "status": sample.status,
+                "error": sample.error,
+                "started_at": sample.started_at,
+            },
+        )
+        if observation.phase is not Phase.INJECT or self._abort.is_set():
+            return
+        tripped = self._stop_watch.observe(sample)
+        if tripped is not None:
+            reason = f"stop condition tripped: {hyp.describe(tripped)} ({sample.error})"
+            self._emit(
+                EventKind.STOP_CONDITION,
+                reason,
+                phase=Phase.INJECT,
+                data={"probe": tripped.probe, "for_s": tripped.for_},
+            )
+            self.request_abort(reason, AbortKind.STOP_CONDITION)
+
+    def _check(self, phase: Phase) -> hyp.PhaseCheck:
+        steady = self.experiment.spec.steady_state
+        tolerated = (
+            self.experiment.spec.phases.tolerate_during_fault if phase is Phase.INJECT else ()
+        )
+        with self._lock:
+            observations = list(self._state.observations)
+        check = hyp.check_phase(
+            observations,
+            phase=phase,
+            probes=self._probe_names,
+            min_pass_ratio=steady.min_pass_ratio,
+            tolerated=tolerated,
+        )
+        self._state.checks[phase] = check
+        return check
+
+    def _recovery_check(self) -> hyp.RecoveryCheck:
+        with self._lock:
+            observations = list(self._state.observations)
+        return hyp.check_recovery(
+            observations,
+            probes=self._probe_names,
+            needed=self.experiment.spec.phases.recovery_samples,
+            reverted_at=self._state.reverted_at,
+        )
+
+    def _finish(self) -> RunResult:
+        self._enter(Phase.VERDICT)
+        state = self._state
+        result = decide(
+            run_id=self.run_id,
+            error=state.error,
+            abort_reason=state.abort_reason if state.abort_kind else None,
+            checks=state.checks,
+            recovery=state.recovery,
+            unreverted=state.unreverted,
+        )
+        self._emit(
+            EventKind.VERDICT,
+            "; ".join(result.reasons) or result.status.value,
+            data={
+                "status": result.status.value,
+                "exit_code": int(result.exit_code),
+                "reasons": list(result.reasons),
+                "time_to_recover_s": result.time_to_recover_s,
+                "unreverted": list(result.unreverted),
+                "checks": checks_data(state.checks),
+            },
+        )
+        self._emit(
+            EventKind.RUN_ENDED,
+            result.status.value,
+            data={"status": result.status.value, "exit_code": int(result.exit_code)},
+        )
+        return result
+
+    # ------------------------------------------------------------ helpers
+
+    def _wait_for_samples(self, phase: Phase) -> None:
+        self._sampler.drain(phase, timeout=self._probe_timeout + 1.0)
+
+    def _enter(self, phase: Phase) -> None:
+        self._state.phase = phase
+        self._emit(EventKind.PHASE_STARTED, phase.value)
+
+    def _leave(
+        self,
+        phase: Phase,
+        *,
+        check: hyp.PhaseCheck | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        payload = dict(data or {})
+        if check is not None:
+            payload.update(holds=check.holds, reasons=list(check.reasons))
+        self._emit(EventKind.PHASE_ENDED, phase.value, phase=phase, data=payload)
+
+    def _emit(
+        self,
+        kind: EventKind,
+        message: str,
+        *,
+        phase: Phase | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self._bus.emit(
+            kind, run_id=self.run_id, phase=phase or self._state.phase, message=message, data=data
+        )
+
+    def _run_started_data(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment.metadata.name,
+            "source": self._source,
+            "lab": self._scope.lab_id,
+            "spec": self.experiment.model_dump(mode="json", by_alias=True),
+        }
+
+
+def _fault_data(fault: PlannedFault) -> dict[str, Any]:
+    return {
+        "fault": fault.fault.name,
+        "step": fault.step_path,
+        "label": fault.label,
+        "target": fault.target_name,
+        "instance": fault.target.display,
+        "node": fault.target.node,
+    }
+
+
+def _describe_selection(plan: Plan) -> str:
+    parts = []
+    for name, targets in plan.selected.items():
+        shown = ", ".join(target.display for target in targets)
+        parts.append(f"{name}: {len(targets)} of {plan.candidates[name]} ({shown})")
+    return "; ".join(parts)
+
+
+def _describe_recovery(check: hyp.RecoveryCheck) -> str:
+    if check.recovered:
+        return f"recovered {check.time_to_recover_s:.1f}s after revert"
+    return check.reason or "did not recover"

@@ -1,0 +1,89 @@
+"""Deciding a run's outcome from what happened. Pure: no I/O, no clock.
+
+Precedence: a fault that could not be confirmed reverted, or a run that could
+not proceed, is an error (exit 4); an abort is exit 3; a violated hypothesis is
+a failure (exit 1); otherwise the run passed (exit 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from chaos.controller.events import RunStatus
+from chaos.errors import ChaosError, ExitCode
+from chaos.steady.hypothesis import Phase, PhaseCheck, RecoveryCheck
+
+
+class AbortKind(StrEnum):
+    STOP_CONDITION = "stop-condition"
+    OPERATOR = "operator"
+
+
+class NotSteady(ChaosError):
+    """The baseline did not hold: exit 4, nothing was injected."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    status: RunStatus
+    exit_code: ExitCode
+    reasons: tuple[str, ...]
+    time_to_recover_s: float | None = None
+    unreverted: tuple[str, ...] = ()
+
+
+def decide(
+    *,
+    run_id: str,
+    error: ChaosError | None,
+    abort_reason: str | None,
+    checks: Mapping[Phase, PhaseCheck],
+    recovery: RecoveryCheck | None,
+    unreverted: Sequence[str],
+) -> RunResult:
+    ttr = recovery.time_to_recover_s if recovery else None
+    left = tuple(unreverted)
+    if left:
+        reasons = (f"could not confirm revert of: {'; '.join(left)}",)
+        if error is not None:
+            reasons += (str(error),)
+        return RunResult(run_id, RunStatus.ERROR, ExitCode.ERROR, reasons, ttr, left)
+    if error is not None:
+        return RunResult(run_id, RunStatus.ERROR, error.exit_code, (str(error),), ttr)
+    if abort_reason is not None:
+        return RunResult(run_id, RunStatus.ABORTED, ExitCode.ABORTED, (abort_reason,), ttr)
+    reasons: list[str] = []
+    fault = checks.get(Phase.INJECT)
+    if fault is not None:
+        reasons.extend(fault.reasons)
+    if recovery is not None and not recovery.recovered and recovery.reason:
+        reasons.append(recovery.reason)
+    if reasons:
+        return RunResult(run_id, RunStatus.FAILED, ExitCode.FAILED, tuple(reasons), ttr)
+    return RunResult(run_id, RunStatus.PASSED, ExitCode.PASSED, (), ttr)
+
+
+def checks_data(checks: Mapping[Phase, PhaseCheck]) -> dict[str, Any]:
+    """Per-phase, per-probe figures for storage and reports."""
+    return {
+        phase.value: {
+            "holds": check.holds,
+            "reasons": list(check.reasons),
+            "probes": [
+                {
+                    "probe": p.probe,
+                    "samples": p.samples,
+                    "passed": p.passed,
+                    "tolerated": p.tolerated,
+                    "worst_latency_ms": p.worst_latency_ms,
+                    "first_error": p.first_error,
+                }
+                for p in check.probes
+            ],
+        }
+        for phase, check in checks.items()
+    }

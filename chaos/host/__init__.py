@@ -1,0 +1,1 @@
+"""Host level: /proc, signals, the TCP proxy and its control client (argv, never shell)."""

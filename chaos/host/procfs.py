@@ -1,0 +1,99 @@
+"""Reading processes from /proc and signalling them safely.
+
+A process is identified by its PID *and* its start time (field 22 of
+``/proc/<pid>/stat``), so a PID that was reused by an unrelated process after
+the target died is never signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from chaos.errors import HostError
+
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    pid: int
+    start_time: int  # clock ticks since boot; survives nothing but this exact process
+
+
+def list_pids() -> list[int]:
+    return sorted(int(entry.name) for entry in PROC.iterdir() if entry.name.isdigit())
+
+
+def start_time(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks, or None if it is gone or unreadable."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) is in parentheses and may contain spaces
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return int(fields[19]) if len(fields) > 19 else None
+
+
+def identity(pid: int) -> ProcessIdentity | None:
+    started = start_time(pid)
+    return ProcessIdentity(pid, started) if started is not None else None
+
+
+def read_environ(pid: int) -> dict[str, str] | None:
+    """The environment ``pid`` was started with; None when gone or not ours to read."""
+    try:
+        raw = (PROC / str(pid) / "environ").read_bytes()
+    except OSError:
+        return None
+    env: dict[str, str] = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            env[key.decode(errors="replace")] = value.decode(errors="replace")
+    return env
+
+
+def read_cmdline(pid: int) -> list[str]:
+    try:
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def is_alive(process: ProcessIdentity) -> bool:
+    """True while the very process (same PID and start time) exists and is not a zombie."""
+    if start_time(process.pid) != process.start_time:
+        return False
+    try:
+        state = (PROC / str(process.pid) / "stat").read_text()
+    except OSError:
+        return False
+    return state[state.rfind(")") + 2 :].split()[0] != "Z"
+
+
+def send_signal(process: ProcessIdentity, signum: signal.Signals) -> None:
+    """Signal exactly ``process``; raise HostError if it is gone or was replaced."""
+    if not is_alive(process):
+        raise HostError(f"process {process.pid} is gone (or its PID was reused)")
+    try:
+        os.kill(process.pid, signum)
+    except ProcessLookupError as exc:
+        raise HostError(f"process {process.pid} exited before {signum.name}") from exc
+    except PermissionError as exc:
+        raise HostError(f"not allowed to send {signum.name} to process {process.pid}") from exc
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether any process has this PID (for stale-run detection, not for signalling)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,1 @@
+"""Planning: concrete targets, fault/revert pairs, blast-radius guard."""

@@ -1,0 +1,1 @@
+"""Reports: the terminal view today; JSON, JUnit, Markdown and HTML later."""

@@ -1,0 +1,1 @@
+"""Experiment format: frozen models, units and the located YAML loader."""

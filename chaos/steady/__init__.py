@@ -1,0 +1,1 @@
+"""Steady state: probes, per-phase hypothesis, recovery and stop conditions."""

@@ -1,0 +1,1 @@
+"""Run store: SQLModel tables and a repository returning plain records."""

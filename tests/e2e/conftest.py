@@ -1,0 +1,80 @@
+"""Whole runs of the real CLI against a real lab (processes, proxy, SQLite), loopback only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from chaos.lab.manage import LabState, lab_down, lab_up
+from tests.support import free_base_port
+
+REPO = Path(__file__).resolve().parents[2]
+EXPERIMENTS = REPO / "experiments"
+
+
+@dataclass(frozen=True)
+class Lab:
+    state: LabState
+    home: Path
+    db: str
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHAOS_")}
+        env.update(
+            CHAOS_HOME=str(self.home),
+            CHAOS_LAB_URL=self.state.web_url,
+            CHAOS_DB=self.db,
+            NO_COLOR="1",
+            COLUMNS="200",
+        )
+        return env
+
+    def chaos(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "chaos", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def start_run(self, experiment: Path) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "chaos", "run", str(experiment), "--lab", self.state.lab_id],
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def _start(home: Path, variant: str) -> Iterator[Lab]:
+    lab_id = f"e2e-{variant}-{os.getpid()}"
+    state = lab_up(
+        chaos_home=home,
+        lab_id=lab_id,
+        variant=variant,
+        base_port=free_base_port(),
+        restart_delay_s=2.0,
+    )
+    try:
+        yield Lab(state=state, home=home, db=f"sqlite:///{home / 'runs.db'}")
+    finally:
+        lab_down(chaos_home=home, lab_id=lab_id)
+
+
+@pytest.fixture(scope="session")
+def resilient_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    yield from _start(tmp_path_factory.mktemp("resilient"), "resilient")
+
+
+@pytest.fixture(scope="session")
+def fragile_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    yield from _start(tmp_path_factory.mktemp("fragile"), "fragile")

@@ -1,0 +1,66 @@
+"""process-kill signals exactly the selected process, never a successor with the same PID."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from chaos.errors import FaultError
+from chaos.faults import CATALOG
+from chaos.faults.base import FaultRequest
+from chaos.faults.process_kill import Params
+from chaos.host import procfs
+from chaos.spec.models import TargetKind
+from chaos.targets.base import Target
+
+
+def target_for(proc: subprocess.Popen, *, start_time: int | None = None) -> Target:
+    started = start_time if start_time is not None else procfs.start_time(proc.pid)
+    return Target(
+        kind=TargetKind.PROCESS,
+        uid=f"{proc.pid}@{started}",
+        display="victim",
+        node="local",
+        pid=proc.pid,
+        start_time=started,
+    )
+
+
+@pytest.fixture
+def victim():
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_kill_sends_the_signal_and_is_irreversible(victim):
+    fault = CATALOG["process-kill"]
+    undo = fault.apply(
+        FaultRequest(key="k", target=target_for(victim), params=Params(signal="TERM"))
+    )
+    assert victim.wait(timeout=5) == -15
+    assert "SIGTERM" in undo.detail and not fault.reversible
+    fault.revert(undo)  # nothing to undo, and says so by doing nothing
+
+
+def test_a_reused_pid_is_never_signalled(victim):
+    stale = target_for(victim, start_time=(procfs.start_time(victim.pid) or 0) - 1)
+    with pytest.raises(FaultError, match="gone"):
+        CATALOG["process-kill"].apply(FaultRequest(key="k", target=stale, params=Params()))
+    assert victim.poll() is None  # still running
+
+
+def test_a_vanished_process_is_a_clear_error(victim):
+    target = target_for(victim)
+    victim.kill()
+    victim.wait()
+    with pytest.raises(FaultError, match="process-kill"):
+        CATALOG["process-kill"].apply(FaultRequest(key="k", target=target, params=Params()))
+
+
+def test_unknown_signal_is_refused():
+    with pytest.raises(ValueError, match="signal"):
+        Params(signal="STOPALL")
+    assert os.getpid() > 0

@@ -1,0 +1,50 @@
+"""Helpers shared by tests: free loopback ports, waiting, process liveness."""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def free_base_port(span: int = 16) -> int:
+    """A base port whose whole range (base .. base+span-1) is free on 127.0.0.1 right now.
+
+    Chosen below the kernel's ephemeral range (32768+) so outgoing connections of
+    other tests cannot take a port of the plan between this check and its use.
+    """
+    for _ in range(100):
+        base = random.randrange(20000, 32000, 20)
+        sockets = []
+        try:
+            for port in range(base, base + span):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free port range found")
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
