@@ -17,11 +17,12 @@ from typing import Any
 
 from chaos.controller.events import EventBus, EventKind
 from chaos.controller.executor import AppliedFault, Executor
+from chaos.controller.ledger import FaultLedger
 from chaos.controller.sampler import Sampler
 from chaos.controller.verdict import AbortKind, NotSteady, RunResult, checks_data, decide
-from chaos.errors import ChaosError, FaultError, ProbeError, RevertError
+from chaos.errors import ChaosError, ProbeError
 from chaos.faults.base import FaultType
-from chaos.plan.planner import Plan, PlannedFault, PlannedStep, StepKind, make_plan
+from chaos.plan.planner import Plan, PlannedStep, StepKind, make_plan
 from chaos.spec.models import Experiment
 from chaos.steady import hypothesis as hyp
 from chaos.steady.hypothesis import Observation, Phase
@@ -33,8 +34,6 @@ from chaos.targets.base import Scope, TargetBackend
 class _RunState:
     phase: Phase = Phase.PREFLIGHT
     observations: list[Observation] = field(default_factory=list)
-    active: list[AppliedFault] = field(default_factory=list)
-    unreverted: list[str] = field(default_factory=list)
     abort_kind: AbortKind | None = None
     abort_reason: str = ""
     error: ChaosError | None = None
@@ -59,7 +58,7 @@ class RunEngine:
     ) -> None:
         self.experiment = experiment
         self.run_id = run_id or uuid.uuid4().hex[:12]
-        self._bus, self._executor, self._backends = bus, executor, backends
+        self._bus, self._backends = bus, backends
         self._catalog, self._scope, self._source = catalog, scope, source
         self._rng = rng or random.Random()
         self._state = _RunState()
@@ -68,6 +67,10 @@ class RunEngine:
         steady = experiment.spec.steady_state
         self._probe_names = [probe.name for probe in steady.probes]
         self._probe_timeout = max(probe.http.timeout for probe in steady.probes)
+        self._ledger = FaultLedger(
+            executor=executor,
+            emit=lambda kind, message, data: self._emit(kind, message, data=data),
+        )
         self._stop_watch = hyp.StopConditionWatch(experiment.spec.stop_conditions)
         self._sampler = Sampler(
             probes=[build_probe(probe) for probe in steady.probes],
@@ -172,7 +175,7 @@ class RunEngine:
         for fault in step.faults:
             if self._abort.is_set():
                 break
-            result = self._apply(
+            result = self._ledger.apply(
                 fault, ttl_s=fault.duration + ttl if fault.fault.reversible else None
             )
             applied.append(result)
@@ -181,7 +184,7 @@ class RunEngine:
             remaining = started + result.planned.duration - time.monotonic()
             if remaining > 0 and self._abort.wait(remaining):
                 return  # abort: the finally-revert takes every active fault back at once
-            self._revert(result)
+            self._ledger.revert(result)
         rest = started + step.hold - time.monotonic()
         if rest > 0:
             self._abort.wait(rest)
@@ -189,13 +192,10 @@ class RunEngine:
     def _revert_everything(self) -> None:
         previous = self._state.phase
         self._enter(Phase.REVERT)
-        with self._lock:
-            pending = list(reversed(self._state.active))
-        for applied in pending:
-            self._revert(applied)
+        self._ledger.revert_all()
         self._state.reverted_at = time.time()
         self._leave(
-            Phase.REVERT, data={"after": previous.value, "unreverted": self._state.unreverted}
+            Phase.REVERT, data={"after": previous.value, "unreverted": self._ledger.unreverted}
         )
 
     def _should_measure_recovery(self) -> bool:
@@ -229,49 +229,6 @@ class RunEngine:
             },
         )
         self._leave(Phase.RECOVERY)
-
-    # ------------------------------------------------------------ faults
-
-    def _apply(self, fault: PlannedFault, *, ttl_s: float | None) -> AppliedFault:
-        try:
-            applied = self._executor.apply(fault, ttl_s=ttl_s)
-        except FaultError as exc:
-            self._emit(EventKind.FAULT_APPLY_FAILED, str(exc), data=_fault_data(fault))
-            raise
-        with self._lock:
-            self._state.active.append(applied)
-        self._emit(
-            EventKind.FAULT_APPLIED,
-            f"{fault.label} [{fault.target.display}]: {applied.undo.detail}",
-            data={**_fault_data(fault), "detail": applied.undo.detail, "ttl_s": ttl_s},
-        )
-        return applied
-
-    def _revert(self, applied: AppliedFault) -> None:
-        with self._lock:
-            if applied not in self._state.active:
-                return
-            self._state.active.remove(applied)
-        fault = applied.planned
-        data = {**_fault_data(fault), "detail": applied.undo.detail}
-        try:
-            self._executor.revert(applied)
-        except RevertError as exc:
-            self._state.unreverted.append(f"{fault.label} on {fault.target.display}: {exc.message}")
-            self._emit(EventKind.FAULT_REVERT_FAILED, str(exc), data=data)
-            return
-        if fault.fault.reversible:
-            self._emit(
-                EventKind.FAULT_REVERTED,
-                f"{fault.label} [{fault.target.display}]: reverted",
-                data=data,
-            )
-        else:
-            self._emit(
-                EventKind.FAULT_REVERTED,
-                f"{fault.label} [{fault.target.display}]: irreversible, nothing to revert",
-                data={**data, "irreversible": True},
-            )
 
     # ------------------------------------------------------------ samples & verdict
 
@@ -342,7 +299,7 @@ class RunEngine:
             abort_reason=state.abort_reason if state.abort_kind else None,
             checks=state.checks,
             recovery=state.recovery,
-            unreverted=state.unreverted,
+            unreverted=self._ledger.unreverted,
         )
         self._emit(
             EventKind.VERDICT,
@@ -403,17 +360,6 @@ class RunEngine:
             "lab": self._scope.lab_id,
             "spec": self.experiment.model_dump(mode="json", by_alias=True),
         }
-
-
-def _fault_data(fault: PlannedFault) -> dict[str, Any]:
-    return {
-        "fault": fault.fault.name,
-        "step": fault.step_path,
-        "label": fault.label,
-        "target": fault.target_name,
-        "instance": fault.target.display,
-        "node": fault.target.node,
-    }
 
 
 def _describe_selection(plan: Plan) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable
@@ -89,8 +90,10 @@ class RunStore:
                 sa_event.listen(self._engine, "connect", _sqlite_pragmas)
             SQLModel.metadata.create_all(self._engine)
             self.mark_interrupted()
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreError(f"cannot open run store {_redact(url)}: {exc}") from exc
+        except (SQLAlchemyError, OSError, ImportError) as exc:
+            # ImportError: the URL names a database whose driver is not installed
+            detail = _redact(str(exc).splitlines()[0] if str(exc) else repr(exc))
+            raise StoreError(f"cannot open run store {_redact(url)}: {detail}") from exc
 
     # ------------------------------------------------------------ writing
 
@@ -196,7 +199,8 @@ class RunStore:
     def get_run(self, run_id: str) -> RunDetail | None:
         """A run by id or by a unique prefix of it."""
         with Session(self._engine) as session:
-            rows = session.exec(select(RunRow).where(col(RunRow.id).startswith(run_id))).all()
+            prefix = col(RunRow.id).startswith(run_id, autoescape=True)  # '_' and '%' literal
+            rows = session.exec(select(RunRow).where(prefix)).all() if run_id else []
             if len(rows) != 1:
                 return None
             row = rows[0]
@@ -261,9 +265,10 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _redact(url: str) -> str:
-    """Never print a database password."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return f"{scheme}{sep}{rest}"
+_CREDENTIALS = re.compile(r"://[^/@\s]*@")
+_PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
+
+
+def _redact(text: str) -> str:
+    """Never print a database password: neither ``user:pass@`` nor ``?password=``."""
+    return _PASSWORD_PARAM.sub(r"\1***", _CREDENTIALS.sub("://***@", text))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chaos.host import proxyctl
+from chaos.lab.manage import lab_status
 from chaos.store.repository import RunStore
 from tests.e2e.conftest import Lab
 from tests.support import wait_for
@@ -147,14 +148,16 @@ def test_blast_radius_cap_refuses_before_injecting(resilient_lab: Lab, tmp_path)
     method = """\
     - {fault: process-kill, target: api}"""
     path = experiment(tmp_path, method=method, extra="  safety: {maxTargets: 1}", name="radius")
-    pids = {s.pid for s in resilient_lab.state.services if s.app == "api"}
+
+    def api_pids() -> set[int]:
+        state = lab_status(chaos_home=resilient_lab.home, lab_id=resilient_lab.state.lab_id)
+        return {s.pid for s in state.services if s.app == "api"}
+
+    before = api_pids()
     result = resilient_lab.chaos("run", str(path), "--lab", resilient_lab.state.lab_id)
     assert result.returncode == 4
     assert "exceeds safety.maxTargets 1" in result.stdout
-    from chaos.lab.manage import lab_status
-
-    now = lab_status(chaos_home=resilient_lab.home, lab_id=resilient_lab.state.lab_id)
-    assert {s.pid for s in now.services if s.app == "api"} >= pids  # nobody was killed
+    assert api_pids() == before  # nobody was killed
 
 
 def test_stop_condition_aborts_with_exit_3_and_reverts(fragile_lab: Lab, tmp_path):

@@ -1,0 +1,89 @@
+"""The ledger of a run's faults: what is applied now, what could not be reverted.
+
+Every apply and every revert goes through here and becomes an event, so the
+record of a run always says what was done to the system and what was undone.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from chaos.controller.events import EventKind
+from chaos.controller.executor import AppliedFault, Executor
+from chaos.errors import FaultError
+from chaos.plan.planner import PlannedFault
+
+Emit = Callable[[EventKind, str, dict[str, Any]], None]
+
+
+class FaultLedger:
+    def __init__(self, *, executor: Executor, emit: Emit) -> None:
+        self._executor = executor
+        self._emit = emit
+        self._lock = threading.Lock()
+        self._active: list[AppliedFault] = []
+        self.unreverted: list[str] = []
+
+    def apply(self, fault: PlannedFault, *, ttl_s: float | None) -> AppliedFault:
+        try:
+            applied = self._executor.apply(fault, ttl_s=ttl_s)
+        except FaultError as exc:
+            self._emit(EventKind.FAULT_APPLY_FAILED, str(exc), fault_data(fault))
+            raise
+        with self._lock:
+            self._active.append(applied)
+        detail = applied.undo.detail
+        self._emit(
+            EventKind.FAULT_APPLIED,
+            f"{describe(fault)}: {detail}",
+            {**fault_data(fault), "detail": detail, "ttl_s": ttl_s},
+        )
+        return applied
+
+    def revert(self, applied: AppliedFault) -> None:
+        """Revert one fault (once); a failure is recorded, never raised."""
+        with self._lock:
+            if applied not in self._active:
+                return
+            self._active.remove(applied)
+        fault = applied.planned
+        data = {**fault_data(fault), "detail": applied.undo.detail}
+        try:
+            self._executor.revert(applied)
+        except Exception as exc:  # any failure here must not stop the other reverts
+            message = getattr(exc, "message", None) or repr(exc)
+            self.unreverted.append(f"{describe(fault)}: {message}")
+            self._emit(EventKind.FAULT_REVERT_FAILED, f"{describe(fault)}: {message}", data)
+            return
+        if fault.fault.reversible:
+            self._emit(EventKind.FAULT_REVERTED, f"{describe(fault)}: reverted", data)
+        else:
+            self._emit(
+                EventKind.FAULT_REVERTED,
+                f"{describe(fault)}: irreversible, nothing to revert",
+                {**data, "irreversible": True},
+            )
+
+    def revert_all(self) -> None:
+        """Revert everything still applied, newest first."""
+        with self._lock:
+            pending = list(reversed(self._active))
+        for applied in pending:
+            self.revert(applied)
+
+
+def describe(fault: PlannedFault) -> str:
+    return f"{fault.label} [{fault.target.display}]"
+
+
+def fault_data(fault: PlannedFault) -> dict[str, Any]:
+    return {
+        "fault": fault.fault.name,
+        "step": fault.step_path,
+        "label": fault.label,
+        "target": fault.target_name,
+        "instance": fault.target.display,
+        "node": fault.target.node,
+    }
