@@ -24,7 +24,8 @@ def list_runs(
     from chaos.store.repository import RunStore
 
     store = RunStore(database_url(db))
-    Console().print(runs_table(store.list_runs(limit=limit)))
+    console = Console()
+    console.print(runs_table(store.list_runs(limit=limit), width=console.width))
 
 
 @app.command("show")

@@ -19,7 +19,14 @@ from chaos.controller.events import EventBus, EventKind
 from chaos.controller.executor import AppliedFault, Executor
 from chaos.controller.ledger import FaultLedger
 from chaos.controller.sampler import Sampler
-from chaos.controller.verdict import AbortKind, NotSteady, RunResult, checks_data, decide
+from chaos.controller.verdict import (
+    AbortKind,
+    NotSteady,
+    RunResult,
+    checks_data,
+    decide,
+    recovery_data,
+)
 from chaos.errors import ChaosError, ProbeError
 from chaos.faults.base import FaultType
 from chaos.plan.planner import Plan, PlannedStep, StepKind, make_plan
@@ -95,7 +102,6 @@ class RunEngine:
         )
         try:
             plan = self._preflight()
-            self._sampler.start()
             if self._baseline_holds() and not self._abort.is_set():
                 self._inject_and_observe(plan)
         except ChaosError as exc:
@@ -143,6 +149,7 @@ class RunEngine:
     def _baseline_holds(self) -> bool:
         phases = self.experiment.spec.phases
         self._enter(Phase.BASELINE)
+        self._sampler.start()
         self._abort.wait(phases.baseline)
         self._wait_for_samples(Phase.BASELINE)
         check = self._check(Phase.BASELINE)
@@ -210,6 +217,7 @@ class RunEngine:
     def _recover(self) -> None:
         phases = self.experiment.spec.phases
         self._enter(Phase.RECOVERY)
+        self._sampler.sample_now()
         deadline = time.monotonic() + phases.recovery
         check = self._recovery_check()
         while not check.recovered and time.monotonic() < deadline:
@@ -311,6 +319,7 @@ class RunEngine:
                 "time_to_recover_s": result.time_to_recover_s,
                 "unreverted": list(result.unreverted),
                 "checks": checks_data(state.checks),
+                "recovery": recovery_data(state.recovery),
             },
         )
         self._emit(

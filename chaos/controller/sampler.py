@@ -30,6 +30,7 @@ class Sampler:
         self._phase = phase
         self._on_observation = on_observation
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(
             max_workers=max(4, 4 * len(self._probes)), thread_name_prefix="probe"
         )
@@ -43,6 +44,7 @@ class Sampler:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -57,6 +59,11 @@ class Sampler:
                     return
                 self._cond.wait(remaining)
 
+    def sample_now(self) -> None:
+        """Start a round at once and keep the cadence from there (e.g. right after a revert,
+        so time-to-recover is not rounded up to the next scheduled round)."""
+        self._wake.set()
+
     def _loop(self) -> None:
         next_at = time.monotonic()
         while not self._stop.is_set():
@@ -66,7 +73,9 @@ class Sampler:
             if delay < 0:  # fell behind (machine busy): skip rounds, keep cadence
                 next_at = time.monotonic()
                 delay = 0
-            self._stop.wait(delay)
+            if self._wake.wait(delay):
+                self._wake.clear()
+                next_at = time.monotonic()
 
     def _start_round(self) -> None:
         phase, tick = self._phase(), self._tick

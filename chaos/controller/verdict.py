@@ -87,3 +87,14 @@ def checks_data(checks: Mapping[Phase, PhaseCheck]) -> dict[str, Any]:
         }
         for phase, check in checks.items()
     }
+
+
+def recovery_data(recovery: RecoveryCheck | None) -> dict[str, Any] | None:
+    if recovery is None:
+        return None
+    return {
+        "recovered": recovery.recovered,
+        "time_to_recover_s": recovery.time_to_recover_s,
+        "samples": recovery.ticks_observed,
+        "reason": recovery.reason,
+    }

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from chaos.errors import HostError
+from chaos.host.tcpproxy import LinkSpec
 
 # No ProxyHandler entries: an http_proxy variable in the environment must never
 # send loopback control traffic somewhere else.
@@ -21,16 +22,9 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
-class LinkInfo:
+class LinkInfo(LinkSpec):
     """One link as the proxy reports it, with its active toxics."""
 
-    name: str
-    listen_port: int
-    upstream_host: str
-    upstream_port: int
-    client: str
-    server: str
-    server_instance: str
     toxics: tuple[dict[str, Any], ...]
 
 

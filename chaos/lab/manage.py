@@ -22,6 +22,7 @@ from typing import Any
 import chaos
 from chaos.errors import HostError, LabError
 from chaos.host import procfs, proxyctl
+from chaos.host.proxyctl import LinkInfo
 from chaos.lab.supervisor import LOG_FILE, STATE_FILE, is_healthy
 
 _LAB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -41,18 +42,6 @@ class ServiceState:
 
 
 @dataclass(frozen=True)
-class LinkState:
-    name: str
-    listen_port: int
-    upstream_host: str
-    upstream_port: int
-    client: str
-    server: str
-    server_instance: str
-    toxics: tuple[dict[str, Any], ...]
-
-
-@dataclass(frozen=True)
 class LabState:
     lab_id: str
     variant: str
@@ -62,7 +51,7 @@ class LabState:
     started_at: float
     home: Path
     services: tuple[ServiceState, ...]
-    links: tuple[LinkState, ...]
+    links: tuple[LinkInfo, ...]
     control_healthy: bool
 
     @property
@@ -145,7 +134,7 @@ def _build_state(raw: dict[str, Any], *, home: Path) -> LabState:
         ServiceState(**service, healthy=is_healthy(service["port"])) for service in raw["services"]
     )
     links = tuple(
-        LinkState(**{**link, "toxics": tuple(live.get(link["name"], ()))}) for link in raw["links"]
+        LinkInfo(**{**link, "toxics": tuple(live.get(link["name"], ()))}) for link in raw["links"]
     )
     fields = ("lab_id", "variant", "supervisor_pid", "restart_delay_s", "started_at")
     return LabState(

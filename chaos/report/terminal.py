@@ -105,22 +105,27 @@ def verdict_panel(data: Mapping[str, Any]) -> RenderableType:
                 f"{worst:.0f}ms" if worst is not None else "-",
                 probe["first_error"] or "",
             )
+    recovery = data.get("recovery")
+    if recovery:
+        ttr = recovery["time_to_recover_s"]
+        table.add_row(
+            "recovery",
+            "all probes",
+            f"after {ttr:.1f}s" if recovery["recovered"] else "not recovered",
+            "",
+            recovery["reason"] or "",
+        )
     return Group(table, summary)
 
 
-def runs_table(runs: Sequence[RunRecord]) -> Table:
-    table = Table(title="Runs", title_justify="left")
-    for column in (
-        "id",
-        "experiment",
-        "status",
-        "exit",
-        "started",
-        "duration",
-        "recovery",
-        "reason",
-    ):
-        table.add_column(column)
+def runs_table(runs: Sequence[RunRecord], *, width: int = 120) -> Table:
+    """Recent runs; the reason column only where the terminal is wide enough for it."""
+    with_reason = width >= 110
+    table = Table(title="Runs", title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for column in ("id", "experiment", "status", "exit", "started", "took", "recovery"):
+        table.add_column(column, no_wrap=True)
+    if with_reason:
+        table.add_column("reason")
     for run in runs:
         duration = f"{run.ended_at - run.started_at:.0f}s" if run.ended_at else "-"
         ttr = f"{run.time_to_recover_s:.1f}s" if run.time_to_recover_s is not None else "-"
@@ -129,12 +134,23 @@ def runs_table(runs: Sequence[RunRecord]) -> Table:
             run.experiment,
             Text(run.status.value, style=STATUS_STYLE[run.status]),
             "-" if run.exit_code is None else str(run.exit_code),
-            dt.datetime.fromtimestamp(run.started_at).strftime("%Y-%m-%d %H:%M:%S"),
+            _when(run.started_at),
             duration,
             ttr,
-            (run.reasons[0] if run.reasons else "")[:60],
+            *([_shorten(run.reasons[0] if run.reasons else "", 60)] if with_reason else []),
         )
     return table
+
+
+def _when(at: float) -> str:
+    """Time of day for today's runs, the date for older ones: short enough for 80 columns."""
+    moment = dt.datetime.fromtimestamp(at)
+    today = moment.date() == dt.date.today()
+    return moment.strftime("%H:%M:%S" if today else "%Y-%m-%d")
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def show_run(console: Console, detail: RunDetail) -> None:
