@@ -14,6 +14,8 @@ process exit code the CLI maps it to (see ``docs/exit-codes.md``)::
     │   └── RevertError             a revert could not be confirmed
     ├── ProbeError                  a probe could not run at all
     ├── HostError                   a host command or control endpoint failed
+    ├── AgentError                  an agent refused a request or could not be reached
+    │   └── AgentUnreachable        no answer from the agent (network, TLS, timeout)
     ├── LabError                    the built-in lab could not start/stop
     └── StoreError                  the run store could not be opened or written
 """
@@ -125,6 +127,14 @@ class ProbeError(ChaosError):
 
 class HostError(ChaosError):
     """A host-level command or local control endpoint failed."""
+
+
+class AgentError(ChaosError):
+    """An agent answered with an error (the message is the agent's own)."""
+
+
+class AgentUnreachable(AgentError):
+    """The agent did not answer: connection refused, TLS failure or timeout."""
 
 
 class LabError(ChaosError):

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import signal
+import uuid
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
-from chaos.cli.settings import database_url
+from chaos.cli.agent import read_token
+from chaos.cli.settings import chaos_home, database_url
 from chaos.errors import ChaosError, ExitCode, SpecError
+
+if TYPE_CHECKING:
+    from chaos.controller.agent_client import AgentCredentials
 
 
 def run(
@@ -20,6 +26,12 @@ def run(
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL of the run store."),
     seed: int | None = typer.Option(None, "--seed", help="Seed for target selection."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print every probe sample."),
+    agent_token_file: Path | None = typer.Option(
+        None, "--agent-token-file", help="Agents' bearer token (or $CHAOS_AGENT_TOKEN)."
+    ),
+    agent_cert: Path | None = typer.Option(None, "--agent-cert", help="Controller cert (mTLS)."),
+    agent_key: Path | None = typer.Option(None, "--agent-key", help="Controller key (mTLS)."),
+    agent_ca: Path | None = typer.Option(None, "--agent-ca", help="CA of agent certs (mTLS)."),
 ) -> None:
     """Run an experiment: preflight, baseline, faults, revert, recovery, verdict.
 
@@ -29,16 +41,19 @@ def run(
 
     from rich.console import Console
 
+    from chaos.controller.agent_executor import AgentExecutor, RoutingExecutor
     from chaos.controller.engine import RunEngine
-    from chaos.controller.events import EventBus
+    from chaos.controller.events import EventBus, EventKind
     from chaos.controller.executor import LocalExecutor
+    from chaos.controller.ledger import describe
     from chaos.faults import CATALOG
     from chaos.report.terminal import live_view
     from chaos.spec.loader import load_file
     from chaos.store.repository import RunStore
     from chaos.targets import Scope, default_backends
 
-    console = Console(stderr=False)
+    console = Console()
+    lab_id = lab or "default"
     try:
         experiment = load_file(file, catalog=CATALOG)
     except SpecError as exc:
@@ -46,22 +61,35 @@ def run(
             typer.echo(str(issue), err=True)
         raise typer.Exit(int(ExitCode.INVALID)) from None
     try:
+        credentials = agent_credentials(lab_id, agent_token_file, agent_cert, agent_key, agent_ca)
         store = RunStore(database_url(db))
     except ChaosError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(int(exc.exit_code)) from None
+    run_id = uuid.uuid4().hex[:12]
     bus = EventBus()
     bus.subscribe(store.recorder())
     bus.subscribe(live_view(console, verbose=verbose))
     backends = default_backends()
+    agents = AgentExecutor(
+        credentials=credentials,
+        lease_ttl_s=experiment.spec.safety.lease_ttl,
+        on_lease_lost=lambda applied: bus.emit(
+            EventKind.LEASE_LOST,
+            run_id=run_id,
+            phase=None,
+            message=f"{describe(applied.planned)}: the agent no longer holds it (reverted there)",
+        ),
+    )
     engine = RunEngine(
         experiment=experiment,
         bus=bus,
-        executor=LocalExecutor(backends=backends),
+        executor=RoutingExecutor(local=LocalExecutor(backends=backends), agents=agents),
         backends=backends,
         catalog=CATALOG,
-        scope=Scope(lab_id=lab or "default"),
+        scope=Scope(lab_id=lab_id),
         source=str(file),
+        run_id=run_id,
         rng=random.Random(seed),
     )
 
@@ -80,3 +108,28 @@ def run(
     for problem in bus.errors:
         typer.echo(f"warning: event subscriber failed: {problem}", err=True)
     raise typer.Exit(int(result.exit_code))
+
+
+def agent_credentials(
+    lab_id: str,
+    token_file: Path | None,
+    cert: Path | None,
+    key: Path | None,
+    ca: Path | None,
+) -> AgentCredentials:
+    """Token from --agent-token-file, $CHAOS_AGENT_TOKEN or the lab's own token file; mTLS
+    from the three certificate options."""
+    from chaos.controller.agent_client import AgentCredentials
+
+    token = read_token(token_file)
+    lab_token = chaos_home() / "labs" / lab_id / "agent.token"
+    if token is None and lab_token.is_file():
+        token = read_token(lab_token)
+    ssl_context = None
+    if cert or key or ca:
+        if not (cert and key and ca):
+            raise typer.BadParameter("mTLS needs --agent-cert, --agent-key and --agent-ca")
+        from chaos.host.tls import client_context
+
+        ssl_context = client_context(cert=cert, key=key, ca=ca)
+    return AgentCredentials(token=token, ssl_context=ssl_context)

@@ -65,7 +65,7 @@ class RunEngine:
     ) -> None:
         self.experiment = experiment
         self.run_id = run_id or uuid.uuid4().hex[:12]
-        self._bus, self._backends = bus, backends
+        self._bus, self._backends, self._executor = bus, backends, executor
         self._catalog, self._scope, self._source = catalog, scope, source
         self._rng = rng or random.Random()
         self._state = _RunState()
@@ -110,7 +110,10 @@ class RunEngine:
                 EventKind.ERROR, str(exc), data={"error": type(exc).__name__, **exc.context()}
             )
         finally:
-            self._revert_everything()
+            try:
+                self._revert_everything()
+            finally:
+                self._executor.close()  # leases stop being renewed only after the reverts
         try:
             if self._should_measure_recovery():
                 self._recover()

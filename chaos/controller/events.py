@@ -28,6 +28,7 @@ class EventKind(StrEnum):
     FAULT_APPLY_FAILED = "fault.apply_failed"
     FAULT_REVERTED = "fault.reverted"
     FAULT_REVERT_FAILED = "fault.revert_failed"
+    LEASE_LOST = "fault.lease_lost"  # the agent no longer holds the fault (it reverted it)
     SAMPLE = "probe.sample"
     STOP_CONDITION = "stop.tripped"
     ABORT_REQUESTED = "run.abort_requested"

@@ -8,11 +8,12 @@ loop only sees this Protocol.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from chaos.errors import ChaosError, FaultError, RevertError
-from chaos.faults.base import FaultRequest, Undo
+from chaos.faults.base import FaultRequest, HostContext, Undo
 from chaos.plan.planner import PlannedFault
 from chaos.targets.base import TargetBackend
 
@@ -33,12 +34,17 @@ class Executor(Protocol):
         """Revert one fault; idempotent; raise RevertError if it cannot be confirmed."""
         ...
 
+    def close(self) -> None:
+        """Release connections and stop background work (lease renewals), after the reverts."""
+        ...
+
 
 class LocalExecutor:
     """Runs fault modules in-process against local targets."""
 
-    def __init__(self, *, backends: dict[str, TargetBackend]) -> None:
+    def __init__(self, *, backends: Mapping[str, TargetBackend], host: HostContext | None = None):
         self._backends = backends
+        self._host = host or HostContext()
 
     def apply(self, fault: PlannedFault, *, ttl_s: float | None) -> AppliedFault:
         target = fault.target
@@ -50,11 +56,10 @@ class LocalExecutor:
                 target=fault.target_name,
                 node=target.node,
             )
-        request = FaultRequest(
-            key=fault.key, target=target, params=fault.params, peers=fault.peers, ttl_s=ttl_s
-        )
+        request = request_for(fault, ttl_s=ttl_s)
         try:
-            undo = fault.fault.apply(request)
+            prepared = fault.fault.prepare(request, self._host)
+            undo = fault.fault.apply(request, prepared, self._host)
         except ChaosError as exc:
             raise FaultError(
                 exc.message, step=fault.step_path, target=fault.target_name, node=target.node
@@ -64,8 +69,22 @@ class LocalExecutor:
     def revert(self, applied: AppliedFault) -> None:
         fault = applied.planned
         try:
-            fault.fault.revert(applied.undo)
+            fault.fault.revert(applied.undo, self._host)
         except ChaosError as exc:
             raise RevertError(
                 exc.message, step=fault.step_path, target=fault.target_name, node=fault.target.node
             ) from exc
+
+    def close(self) -> None:
+        """Nothing runs in the background here."""
+
+
+def request_for(fault: PlannedFault, *, ttl_s: float | None) -> FaultRequest:
+    return FaultRequest(
+        fault_id=fault.fault_id,
+        key=fault.key,
+        target=fault.target,
+        params=fault.params,
+        peers=fault.peers,
+        ttl_s=ttl_s,
+    )

@@ -1,8 +1,13 @@
-"""What every fault module provides: a params model, ``apply`` and ``revert``.
+"""What every fault module provides: a params model, ``prepare``, ``apply`` and ``revert``.
 
-``apply`` returns an :class:`Undo` — exactly what ``revert`` needs, as plain JSON
-data so an agent can journal it to disk before touching the host. ``revert`` is
-idempotent: reverting twice, or reverting something already gone, is fine.
+- ``prepare(request, host)`` decides everything ``revert`` will need (chain names,
+  file paths, process tags, the backend) and touches nothing. Its :class:`Undo`
+  is written to the agent's journal (fsync) *before* the host is changed, so a
+  crash at any later point can still be undone.
+- ``apply(request, undo, host)`` changes the host and returns the final Undo
+  (the same data, plus a human-readable ``detail``).
+- ``revert(undo, host)`` is idempotent and copes with a half-done apply:
+  removing what is already gone is fine.
 """
 
 from __future__ import annotations
@@ -17,13 +22,25 @@ from chaos.targets.base import Target
 
 @dataclass(frozen=True)
 class FaultRequest:
-    """One fault on one target, as the executor hands it to a fault module."""
+    """One fault on one target, as an executor hands it to a fault module."""
 
-    key: str  # step-level key, shared by every target of one step (e.g. "r1a2b3-s0")
+    fault_id: str  # unique per fault and target: names chains and files, tags processes
+    key: str  # shared by every target of one step (e.g. "chaos-1a2b3c-s0")
     target: Target
     params: FaultParams
     peers: Mapping[str, tuple[Target, ...]] = field(default_factory=dict)
     ttl_s: float | None = None  # dead-man's switch: the fault must not outlive this
+
+
+@dataclass(frozen=True)
+class HostContext:
+    """Where a fault runs: the node and what its kernel can do (probed at agent start)."""
+
+    node: str = "local"
+    capabilities: Mapping[str, Any] = field(default_factory=dict)
+
+    def can(self, capability: str) -> bool:
+        return bool(self.capabilities.get(capability))
 
 
 @dataclass(frozen=True)
@@ -32,7 +49,30 @@ class Undo:
 
     fault: str
     data: Mapping[str, Any]
-    detail: str = ""  # human-readable summary of what was done, for events and reports
+    detail: str = ""  # what was done, for events and reports
+    backend: str = ""  # the mechanism used (e.g. "netem", "iptables", "lab-proxy")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fault": self.fault,
+            "data": dict(self.data),
+            "detail": self.detail,
+            "backend": self.backend,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Undo:
+        return cls(
+            fault=str(raw["fault"]),
+            data=dict(raw.get("data") or {}),
+            detail=str(raw.get("detail", "")),
+            backend=str(raw.get("backend", "")),
+        )
+
+
+Prepare = Callable[[FaultRequest, HostContext], Undo]
+Apply = Callable[[FaultRequest, Undo, HostContext], Undo]
+Revert = Callable[[Undo, HostContext], None]
 
 
 @dataclass(frozen=True)
@@ -40,7 +80,12 @@ class FaultType:
     name: str
     summary: str
     params: type[FaultParams]
-    apply: Callable[[FaultRequest], Undo]
-    revert: Callable[[Undo], None]
+    prepare: Prepare
+    apply: Apply
+    revert: Revert
     reversible: bool
     target_kinds: frozenset[TargetKind]
+
+
+def nothing_to_revert(undo: Undo, host: HostContext) -> None:
+    """Revert of an irreversible fault: there is nothing to take back, on purpose."""

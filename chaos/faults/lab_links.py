@@ -68,31 +68,50 @@ def select_links(
     return url, chosen
 
 
-def apply_toxic(
-    fault: str, request: FaultRequest, links: list[str], url: str, toxic: dict[str, Any]
+def is_lab_proxy(target: Target) -> bool:
+    """Whether the target is a process-lab service whose links run through the lab proxy."""
+    return bool(target.attributes.get("lab_control"))
+
+
+def prepare_toxic(
+    fault: str,
+    request: FaultRequest,
+    *,
+    direction: Direction,
+    peers: Iterable[Target],
+    toxic: dict[str, Any],
 ) -> Undo:
+    url, links = select_links(fault, request.target, direction=direction, peers=peers)
+    data = {"control": url, "links": links, "toxic_id": request.key, "toxic": toxic}
+    return Undo(fault=fault, data=data, backend="lab-proxy")
+
+
+def apply_toxic(request: FaultRequest, undo: Undo) -> Undo:
     from chaos.host import proxyctl
 
+    data = undo.data
     done: list[str] = []
     try:
-        for link in links:
+        for link in data["links"]:
             proxyctl.put_toxic(
-                url, link=link, toxic_id=request.key, toxic=toxic, ttl_s=request.ttl_s
+                data["control"],
+                link=link,
+                toxic_id=data["toxic_id"],
+                toxic=dict(data["toxic"]),
+                ttl_s=request.ttl_s,
             )
             done.append(link)
     except HostError as exc:
         # undo the links already changed before reporting: nothing is left half-applied
-        _delete(url, done, request.key)
-        raise FaultError(f"{fault}: {exc.message}", target=request.target.display) from exc
-    detail = f"{toxic['type']} toxic on {', '.join(links)}"
-    return Undo(
-        fault=fault, data={"control": url, "links": links, "toxic": request.key}, detail=detail
-    )
+        _delete(data["control"], done, data["toxic_id"])
+        raise FaultError(f"{undo.fault}: {exc.message}", target=request.target.display) from exc
+    detail = f"{data['toxic']['type']} toxic on {', '.join(data['links'])}"
+    return Undo(fault=undo.fault, data=data, detail=detail, backend=undo.backend)
 
 
 def revert_toxic(undo: Undo) -> None:
     try:
-        _delete(undo.data["control"], list(undo.data["links"]), undo.data["toxic"])
+        _delete(undo.data["control"], list(undo.data["links"]), undo.data["toxic_id"])
     except HostError as exc:
         raise RevertError(f"{undo.fault}: {exc.message}") from exc
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from chaos.faults import lab_links
-from chaos.faults.base import FaultRequest, FaultType, Undo
+from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
 from chaos.spec.models import FaultParams, TargetKind
 
 NAME = "network-partition"
@@ -23,7 +23,7 @@ class Params(FaultParams):
         default=lab_links.Direction.BOTH, description="in, out or both."
     )
     peers: tuple[str, ...] = Field(
-        default=(), description="Only links to/from these targets (default: all links)."
+        default=(), description="Only traffic to/from these targets (default: all)."
     )
     action: Action = Action.DROP
 
@@ -31,24 +31,32 @@ class Params(FaultParams):
         return {"peers": list(self.peers)}
 
 
-def apply(request: FaultRequest) -> Undo:
+def prepare(request: FaultRequest, host: HostContext) -> Undo:
     assert isinstance(request.params, Params)
-    url, links = lab_links.select_links(
+    return lab_links.prepare_toxic(
         NAME,
-        request.target,
+        request,
         direction=request.params.direction,
         peers=request.peers.get("peers", ()),
+        toxic={"type": "partition", "mode": request.params.action.value},
     )
-    toxic = {"type": "partition", "mode": request.params.action.value}
-    return lab_links.apply_toxic(NAME, request, links, url, toxic)
+
+
+def apply(request: FaultRequest, undo: Undo, host: HostContext) -> Undo:
+    return lab_links.apply_toxic(request, undo)
+
+
+def revert(undo: Undo, host: HostContext) -> None:
+    lab_links.revert_toxic(undo)
 
 
 FAULT = FaultType(
     name=NAME,
     summary="Partition the target from its peers: drop (blackhole) or reject.",
     params=Params,
+    prepare=prepare,
     apply=apply,
-    revert=lab_links.revert_toxic,
+    revert=revert,
     reversible=True,
     target_kinds=frozenset({TargetKind.PROCESS}),
 )

@@ -12,7 +12,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from chaos.errors import FaultError, HostError
-from chaos.faults.base import FaultRequest, FaultType, Undo
+from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo, nothing_to_revert
 from chaos.host import procfs
 from chaos.spec.models import FaultParams, TargetKind
 
@@ -31,30 +31,33 @@ class Params(FaultParams):
     signal: Signal = Field(default=Signal.KILL, description="Signal to send (without SIG).")
 
 
-def apply(request: FaultRequest) -> Undo:
+def prepare(request: FaultRequest, host: HostContext) -> Undo:
+    target = request.target
+    if target.pid is None or target.start_time is None:
+        raise FaultError(f"{NAME} needs a process target", target=target.display, node=host.node)
+    return Undo(fault=NAME, data={"pid": target.pid}, backend="signal")
+
+
+def apply(request: FaultRequest, undo: Undo, host: HostContext) -> Undo:
     target = request.target
     assert isinstance(request.params, Params)
-    if target.pid is None or target.start_time is None:
-        raise FaultError(f"{NAME} needs a process target", target=target.display)
+    assert target.pid is not None and target.start_time is not None
     signum = signal.Signals[f"SIG{request.params.signal.value}"]
     try:
         procfs.send_signal(procfs.ProcessIdentity(target.pid, target.start_time), signum)
     except HostError as exc:
-        raise FaultError(f"{NAME}: {exc.message}", target=target.display, node=target.node) from exc
+        raise FaultError(f"{NAME}: {exc.message}", target=target.display, node=host.node) from exc
     detail = f"sent SIG{request.params.signal.value} to pid {target.pid}"
-    return Undo(fault=NAME, data={"pid": target.pid}, detail=detail)
-
-
-def revert(undo: Undo) -> None:
-    """Nothing to undo: a signal cannot be taken back (the fault is irreversible)."""
+    return Undo(fault=NAME, data=undo.data, detail=detail, backend=undo.backend)
 
 
 FAULT = FaultType(
     name=NAME,
     summary="Send a signal (default KILL) to each selected process.",
     params=Params,
+    prepare=prepare,
     apply=apply,
-    revert=revert,
+    revert=nothing_to_revert,
     reversible=False,
     target_kinds=frozenset({TargetKind.PROCESS}),
 )

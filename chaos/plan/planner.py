@@ -19,8 +19,10 @@ from chaos.targets.base import Scope, Target, TargetBackend
 
 @dataclass(frozen=True)
 class PlannedFault:
-    """One fault on one target; ``key`` is shared by every target of the same step."""
+    """One fault on one target; ``key`` is shared by every target of the same step,
+    ``fault_id`` is unique to this fault on this target."""
 
+    fault_id: str
     key: str
     step_path: str
     label: str
@@ -166,6 +168,7 @@ def _plan_fault(
     label = step.name or f"{fault.name} on {step.target}"
     return [
         PlannedFault(
+            fault_id=f"{key}-t{index}",
             key=key,
             step_path=path,
             label=label,
@@ -176,5 +179,5 @@ def _plan_fault(
             peers=peers,
             duration=step.duration or 0.0,
         )
-        for target in targets
+        for index, target in enumerate(targets)
     ]

@@ -57,6 +57,7 @@ def _line(event: Event, *, verbose: bool) -> Text | None:
         EventKind.FAULT_APPLY_FAILED: ("  ✗ apply failed ", "bold red"),
         EventKind.FAULT_REVERTED: ("  ↺ ", "green"),
         EventKind.FAULT_REVERT_FAILED: ("  ✗ REVERT FAILED ", "bold red"),
+        EventKind.LEASE_LOST: ("  ! lease lost ", "bold yellow"),
         EventKind.STOP_CONDITION: ("  ■ ", "bold red"),
         EventKind.RECOVERY: ("  ", "cyan"),
         EventKind.ERROR: ("  ✗ ", "bold red"),

@@ -16,7 +16,10 @@ from chaos.targets.base import Scope, Target
 
 LAB_ID_ENV = "CHAOS_LAB_ID"
 LABELS_ENV = "CHAOS_LABELS"
-CONTROL_ENV = "CHAOS_LAB_CONTROL"
+CONTROL_ENV = "CHAOS_LAB_CONTROL"  # proxy lab: the proxy's control API
+AGENT_ENV = "CHAOS_AGENT"  # netns lab: the URL of the agent on the process's node
+NODE_ENV = "CHAOS_NODE"
+NODE_IP_ENV = "CHAOS_NODE_IP"
 
 
 def parse_labels(text: str) -> dict[str, str]:
@@ -62,12 +65,20 @@ class LocalProcessBackend:
         name = labels.get("app", "process")
         if "replica" in labels:
             name = f"{name}-{labels['replica']}"
-        attributes = {"lab_control": env[CONTROL_ENV]} if CONTROL_ENV in env else {}
+        attributes = {
+            attribute: env[variable]
+            for attribute, variable in (
+                ("lab_control", CONTROL_ENV),
+                ("agent", AGENT_ENV),
+                ("ip", NODE_IP_ENV),
+            )
+            if env.get(variable)
+        }
         return Target(
             kind=TargetKind.PROCESS,
             uid=f"{pid}@{started}",
             display=f"{name} (pid {pid})",
-            node=self.node,
+            node=env.get(NODE_ENV) or self.node,
             labels=labels,
             pid=pid,
             start_time=started,

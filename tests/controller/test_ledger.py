@@ -19,6 +19,7 @@ from chaos.targets.base import Target
 def planned(name: str, fault: str = "network-latency") -> PlannedFault:
     target = Target(kind=TargetKind.PROCESS, uid=name, display=name, node="n1")
     return PlannedFault(
+        fault_id=f"k-{name}",
         key="k",
         step_path="spec.method[0]",
         label=f"{fault} on {name}",

@@ -8,7 +8,7 @@ import pytest
 
 from chaos.errors import FaultError
 from chaos.faults import CATALOG
-from chaos.faults.base import FaultRequest
+from chaos.faults.base import FaultRequest, HostContext
 from chaos.faults.process_kill import Params
 from chaos.host import procfs
 from chaos.spec.models import TargetKind
@@ -35,20 +35,27 @@ def victim():
     proc.wait()
 
 
+HOST = HostContext(node="local")
+
+
+def kill(target: Target, params: Params):
+    fault = CATALOG["process-kill"]
+    request = FaultRequest(fault_id="k-t0", key="k", target=target, params=params)
+    return fault.apply(request, fault.prepare(request, HOST), HOST)
+
+
 def test_kill_sends_the_signal_and_is_irreversible(victim):
     fault = CATALOG["process-kill"]
-    undo = fault.apply(
-        FaultRequest(key="k", target=target_for(victim), params=Params(signal="TERM"))
-    )
+    undo = kill(target_for(victim), Params(signal="TERM"))
     assert victim.wait(timeout=5) == -15
     assert "SIGTERM" in undo.detail and not fault.reversible
-    fault.revert(undo)  # nothing to undo, and says so by doing nothing
+    fault.revert(undo, HOST)  # nothing to undo, and says so by doing nothing
 
 
 def test_a_reused_pid_is_never_signalled(victim):
     stale = target_for(victim, start_time=(procfs.start_time(victim.pid) or 0) - 1)
     with pytest.raises(FaultError, match="gone"):
-        CATALOG["process-kill"].apply(FaultRequest(key="k", target=stale, params=Params()))
+        kill(stale, Params())
     assert victim.poll() is None  # still running
 
 
@@ -57,7 +64,7 @@ def test_a_vanished_process_is_a_clear_error(victim):
     victim.kill()
     victim.wait()
     with pytest.raises(FaultError, match="process-kill"):
-        CATALOG["process-kill"].apply(FaultRequest(key="k", target=target, params=Params()))
+        kill(target, Params())
 
 
 def test_unknown_signal_is_refused():

@@ -1,0 +1,1 @@
+"""The node agent: HTTP API, auth, leases, undo journal, recovery on start."""

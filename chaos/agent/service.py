@@ -1,0 +1,260 @@
+"""The node agent's logic, without HTTP: faults with leases, the journal, recovery.
+
+Safety model:
+- every fault is journaled (fsync) before the host is touched;
+- every fault has a lease; when the controller stops renewing it (crash,
+  SIGKILL, partition), the reaper reverts it at expiry;
+- on start, everything the journal lists as still applied is reverted;
+- on SIGTERM (``shutdown``), everything is reverted before exit;
+- a revert that fails stays pending and is retried; it is reported in health.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from chaos import __version__
+from chaos.agent.journal import UndoJournal
+from chaos.agent.metrics import AgentMetrics
+from chaos.errors import ChaosError, FaultError
+from chaos.faults import wire
+from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
+from chaos.host import procfs
+
+log = logging.getLogger(__name__)
+
+MAX_TTL_S = 3600.0
+RETRY_STUCK_EVERY_S = 5.0
+
+
+class RevertOutcome(StrEnum):
+    REVERTED = "reverted"
+    NOT_FOUND = "not-found"
+    FAILED = "failed"
+
+
+class Conflict(FaultError):
+    """The fault id was already used for another fault on this agent."""
+
+
+class Gone(FaultError):
+    """The target no longer exists (e.g. the process exited or its PID was reused)."""
+
+
+@dataclass
+class ActiveFault:
+    id: str
+    fault: FaultType
+    request: FaultRequest
+    undo: Undo
+    expires_at: float  # time.monotonic()
+    applied_at: float = field(default_factory=time.time)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "fault": self.fault.name,
+            "target": self.request.target.display,
+            "backend": self.undo.backend,
+            "detail": self.undo.detail,
+            "applied_at": self.applied_at,
+            "expires_in_s": round(max(0.0, self.expires_at - time.monotonic()), 3),
+        }
+
+
+class AgentService:
+    def __init__(
+        self,
+        *,
+        node: str,
+        journal: UndoJournal,
+        catalog: Mapping[str, FaultType],
+        host: HostContext,
+    ) -> None:
+        self.node = node
+        self.journal = journal
+        self.metrics = AgentMetrics()
+        self._catalog = catalog
+        self._host = host
+        self._lock = threading.RLock()
+        self._active: dict[str, ActiveFault] = {}
+        self._stuck: dict[str, tuple[str, Undo]] = {}  # id -> (fault name, undo) not reverted
+        self._used_ids: set[str] = set()
+        self._stop = threading.Event()
+        self._reaper = threading.Thread(target=self._reap_loop, name="lease-reaper", daemon=True)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Revert whatever a previous life left applied, then start the lease reaper."""
+        for pending in self.journal.pending():
+            undo = Undo.from_json(pending.undo)
+            log.warning("reverting fault %s (%s) left by a previous run", pending.id, undo.fault)
+            self._revert_undo(pending.id, undo, reason="startup")
+        self.journal.compact()
+        self.metrics.journal_corrupt_lines = self.journal.corrupt_lines
+        self._reaper.start()
+
+    def shutdown(self) -> None:
+        """Revert everything, then stop (SIGTERM)."""
+        self._stop.set()
+        self.revert_all(reason="shutdown")
+        if self._reaper.is_alive():
+            self._reaper.join(timeout=2)
+
+    # ------------------------------------------------------------ API
+
+    def apply(self, raw: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """Apply a fault from its wire form; (created, description). Idempotent per id."""
+        fault, request = wire.request_from_json(raw, catalog=self._catalog)
+        ttl = _lease_ttl(request.ttl_s)
+        with self._lock:
+            existing = self._active.get(request.fault_id)
+            if existing is not None:
+                return False, existing.describe()
+            if request.fault_id in self._used_ids:
+                raise Conflict(f"fault id {request.fault_id} was already used", node=self.node)
+            self._used_ids.add(request.fault_id)
+        self._check_target(fault, request)
+        undo = fault.prepare(request, self._host)
+        self.journal.prepared(
+            fault_id=request.fault_id, fault=fault.name, undo=undo.to_json(), request=dict(raw)
+        )
+        try:
+            undo = fault.apply(request, undo, self._host)
+        except Exception as exc:
+            # whatever half happened is undone before the error is reported
+            self._revert_undo(request.fault_id, undo, reason="failed-apply")
+            self.metrics.apply_failures += 1
+            if isinstance(exc, ChaosError):
+                raise FaultError(
+                    exc.message, target=request.target.display, node=self.node
+                ) from exc
+            raise FaultError(f"{fault.name} failed: {exc!r}", node=self.node) from exc
+        self.journal.applied(fault_id=request.fault_id, undo=undo.to_json())
+        active = ActiveFault(request.fault_id, fault, request, undo, time.monotonic() + ttl)
+        with self._lock:
+            self._active[request.fault_id] = active
+        self.metrics.applied(fault.name)
+        log.info(
+            "applied %s %s on %s: %s",
+            fault.name,
+            request.fault_id,
+            request.target.display,
+            undo.detail,
+        )
+        return True, active.describe()
+
+    def renew(self, ids: list[str], ttl_s: float) -> dict[str, list[str]]:
+        ttl = _lease_ttl(ttl_s)
+        renewed, unknown = [], []
+        with self._lock:
+            for fault_id in ids:
+                active = self._active.get(fault_id)
+                if active is None:
+                    unknown.append(fault_id)
+                    continue
+                active.expires_at = time.monotonic() + ttl
+                renewed.append(fault_id)
+        self.metrics.renewals += len(renewed)
+        return {"renewed": renewed, "unknown": unknown}
+
+    def revert(self, fault_id: str, *, reason: str = "request") -> RevertOutcome:
+        """Revert one fault. NOT_FOUND: not active here (never applied, or already reverted)."""
+        with self._lock:
+            active = self._active.pop(fault_id, None)
+            stuck = self._stuck.get(fault_id)
+        if active is not None:
+            undo = active.undo
+        elif stuck is not None:
+            undo = stuck[1]  # a revert that failed before: try again now
+        else:
+            return RevertOutcome.NOT_FOUND
+        ok = self._revert_undo(fault_id, undo, reason=reason)
+        return RevertOutcome.REVERTED if ok else RevertOutcome.FAILED
+
+    def revert_all(self, *, reason: str = "request") -> dict[str, list[str]]:
+        with self._lock:
+            ids = list(self._active) + [fid for fid in self._stuck if fid not in self._active]
+        done, failed = [], []
+        for fault_id in reversed(ids):
+            outcome = self.revert(fault_id, reason=reason)
+            (done if outcome is RevertOutcome.REVERTED else failed).append(fault_id)
+        return {"reverted": done, "failed": failed}
+
+    def list_active(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [active.describe() for active in self._active.values()]
+
+    def health(self) -> dict[str, Any]:
+        with self._lock:
+            stuck = sorted(self._stuck)
+            active = len(self._active)
+        return {
+            "version": __version__,
+            "node": self.node,
+            "capabilities": dict(self._host.capabilities),
+            "active": active,
+            "stuck": stuck,
+            "journal_corrupt_lines": self.journal.corrupt_lines,
+        }
+
+    # ------------------------------------------------------------ internals
+
+    def _check_target(self, fault: FaultType, request: FaultRequest) -> None:
+        target = request.target
+        if target.pid is None or target.start_time is None:
+            return
+        if not procfs.is_alive(procfs.ProcessIdentity(target.pid, target.start_time)):
+            raise Gone(
+                f"{fault.name}: target {target.display} is gone",
+                node=self.node,
+                target=target.display,
+            )
+
+    def _revert_undo(self, fault_id: str, undo: Undo, *, reason: str) -> bool:
+        fault = self._catalog.get(undo.fault)
+        try:
+            if fault is None:
+                raise FaultError(f"unknown fault {undo.fault!r} in the journal")
+            fault.revert(undo, self._host)
+        except Exception as exc:  # keep it pending and retry: never forget a fault
+            log.error("revert of %s (%s) failed: %r", fault_id, undo.fault, exc)
+            with self._lock:
+                self._stuck[fault_id] = (undo.fault, undo)
+            self.metrics.revert_failures += 1
+            return False
+        self.journal.reverted(fault_id=fault_id)
+        with self._lock:
+            self._stuck.pop(fault_id, None)
+        self.metrics.reverted(reason)
+        log.info("reverted %s (%s): %s", fault_id, undo.fault, reason)
+        return True
+
+    def _reap_loop(self) -> None:
+        last_retry = time.monotonic()
+        while not self._stop.wait(0.05):
+            now = time.monotonic()
+            with self._lock:
+                expired = [fid for fid, a in self._active.items() if a.expires_at <= now]
+            for fault_id in expired:
+                log.warning("lease of %s expired: reverting", fault_id)
+                self.revert(fault_id, reason="lease-expired")
+            if now - last_retry >= RETRY_STUCK_EVERY_S:
+                last_retry = now
+                with self._lock:
+                    stuck = list(self._stuck.items())
+                for fault_id, (_, undo) in stuck:
+                    self._revert_undo(fault_id, undo, reason="retry")
+
+
+def _lease_ttl(ttl_s: float | None) -> float:
+    if ttl_s is None or not 0 < ttl_s <= MAX_TTL_S:
+        raise FaultError(f"lease ttl must be between 0 and {MAX_TTL_S:g} seconds, got {ttl_s}")
+    return float(ttl_s)

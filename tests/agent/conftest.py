@@ -1,0 +1,56 @@
+"""Agents for tests: real HTTP servers on loopback with real journals in tmp dirs."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaos.agent.run import AgentConfig, build_server
+from chaos.agent.server import AgentServer
+from chaos.controller.agent_client import AgentClient, AgentCredentials
+
+TOKEN = "test-token-0123456789"
+
+
+class RunningAgent:
+    def __init__(self, journal_dir: Path, *, token: str | None = TOKEN, tls=None) -> None:
+        config = AgentConfig(
+            host="127.0.0.1", port=0, node="n1", journal_dir=journal_dir, token=token, tls=tls
+        )
+        self.server: AgentServer = build_server(config, probe=False)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client(self, token: str | None = TOKEN, **kwargs) -> AgentClient:
+        return AgentClient(self.url, credentials=AgentCredentials(token=token, **kwargs))
+
+    def stop(self, *, revert: bool = True) -> None:
+        self.server.shutdown()
+        if revert:
+            self.server.service.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def start_agent(tmp_path: Path) -> Iterator:
+    agents: list[RunningAgent] = []
+
+    def start(journal_dir: Path | None = None, **kwargs) -> RunningAgent:
+        agent = RunningAgent(journal_dir or tmp_path / "journal", **kwargs)
+        agents.append(agent)
+        return agent
+
+    yield start
+    for agent in agents:
+        with contextlib.suppress(Exception):  # already stopped by the test
+            agent.stop()

@@ -1,0 +1,52 @@
+"""The undo journal survives crashes: pending faults are found, torn lines are skipped."""
+
+from chaos.agent.journal import JOURNAL_FILE, UndoJournal
+
+
+def write_fault(journal: UndoJournal, fault_id: str, *, applied: bool, reverted: bool) -> None:
+    journal.prepared(
+        fault_id=fault_id,
+        fault="noop",
+        undo={"fault": "noop", "data": {"v": 1}},
+        request={"id": fault_id},
+    )
+    if applied:
+        journal.applied(fault_id=fault_id, undo={"fault": "noop", "data": {"v": 2}})
+    if reverted:
+        journal.reverted(fault_id=fault_id)
+
+
+def test_pending_lists_what_was_prepared_and_not_reverted(tmp_path):
+    journal = UndoJournal(tmp_path)
+    write_fault(journal, "a", applied=True, reverted=True)
+    write_fault(journal, "b", applied=True, reverted=False)
+    write_fault(journal, "c", applied=False, reverted=False)  # crashed mid-apply
+    pending = {p.id: p for p in UndoJournal(tmp_path).pending()}
+    assert set(pending) == {"b", "c"}
+    assert pending["b"].undo["data"] == {"v": 2} and pending["b"].applied
+    assert pending["c"].undo["data"] == {"v": 1} and not pending["c"].applied
+
+
+def test_torn_and_corrupt_lines_are_skipped_and_counted(tmp_path):
+    journal = UndoJournal(tmp_path)
+    write_fault(journal, "a", applied=True, reverted=False)
+    with (tmp_path / JOURNAL_FILE).open("ab") as raw:
+        raw.write(b'[1, 2]\n{"op": "prepared", "id": "b", "fau')  # not an object + torn write
+    reread = UndoJournal(tmp_path)
+    assert [p.id for p in reread.pending()] == ["a"]
+    assert reread.corrupt_lines == 2
+
+
+def test_compact_keeps_only_pending_faults(tmp_path):
+    journal = UndoJournal(tmp_path)
+    for name in "abc":
+        write_fault(journal, name, applied=True, reverted=name != "b")
+    journal.compact()
+    lines = (tmp_path / JOURNAL_FILE).read_text().splitlines()
+    assert len(lines) == 1 and '"id":"b"' in lines[0]
+    assert [p.id for p in UndoJournal(tmp_path).pending()] == ["b"]
+
+
+def test_the_journal_is_private(tmp_path):
+    write_fault(UndoJournal(tmp_path / "j"), "a", applied=False, reverted=False)
+    assert ((tmp_path / "j" / JOURNAL_FILE).stat().st_mode & 0o777) == 0o600
