@@ -18,7 +18,7 @@ from chaos.host import proxyctl
 from chaos.host.tcpproxy import LinkSpec, ProxyServer
 from chaos.spec.models import TargetKind
 from chaos.targets.base import Target
-from tests.agent.conftest import TOKEN
+from tests.conftest import TOKEN
 from tests.support import wait_for
 
 

@@ -1,4 +1,4 @@
-"""Agents for tests: real HTTP servers on loopback with real journals in tmp dirs."""
+"""Shared fixtures: agents for tests, real HTTP servers on loopback with real journals."""
 
 from __future__ import annotations
 

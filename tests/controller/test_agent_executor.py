@@ -1,0 +1,87 @@
+"""The controller side of leases, against real agents on loopback."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from chaos.controller.agent_client import AgentCredentials
+from chaos.controller.agent_executor import AgentExecutor
+from chaos.errors import FaultError, RevertError
+from chaos.faults import CATALOG
+from chaos.plan.planner import PlannedFault
+from chaos.spec.models import TargetKind
+from chaos.targets.base import Target
+from tests.conftest import TOKEN
+from tests.support import wait_for
+
+
+def planned(agent_url: str, fault_id: str = "f1") -> PlannedFault:
+    target = Target(
+        kind=TargetKind.PROCESS,
+        uid="u",
+        display="thing",
+        node="n1",
+        attributes={"agent": agent_url},
+    )
+    return PlannedFault(
+        fault_id=fault_id,
+        key="k",
+        step_path="spec.method[0]",
+        label="noop",
+        fault=CATALOG["noop"],
+        params=CATALOG["noop"].params(),
+        target_name="thing",
+        target=target,
+        peers={},
+        duration=1.0,
+    )
+
+
+@pytest.fixture
+def executor():
+    lost = []
+    made = AgentExecutor(
+        credentials=AgentCredentials(token=TOKEN), lease_ttl_s=0.6, on_lease_lost=lost.append
+    )
+    made.lost = lost
+    yield made
+    made.close()
+
+
+def test_leases_are_renewed_while_the_controller_lives(start_agent, executor):
+    agent = start_agent()
+    applied = executor.apply(planned(agent.url), ttl_s=None)
+    time.sleep(2.0)  # more than three lease lifetimes
+    assert [f["id"] for f in agent.client().faults()] == ["f1"]
+    executor.revert(applied)
+    assert agent.client().faults() == []
+
+
+def test_when_renewals_stop_the_agent_reverts_at_expiry(start_agent, executor):
+    agent = start_agent()
+    executor.apply(planned(agent.url), ttl_s=None)
+    executor.close()  # as if the controller died: no more renewals
+    stopped = time.monotonic()
+    wait_for(lambda: agent.client().faults() == [], timeout=3, what="lease expiry")
+    assert time.monotonic() - stopped <= 0.6 + 1.0
+
+
+def test_a_fault_the_agent_dropped_is_reported_as_lost(start_agent, executor):
+    agent = start_agent()
+    executor.apply(planned(agent.url), ttl_s=None)
+    agent.client().revert("f1")  # e.g. the agent restarted and reverted its journal
+    wait_for(lambda: executor.lost != [], timeout=3, what="the lost lease to be noticed")
+    assert executor.lost[0].planned.fault_id == "f1"
+
+
+def test_unreachable_agent(executor, start_agent):
+    with pytest.raises(FaultError, match="unreachable"):
+        executor.apply(planned("http://127.0.0.1:9"), ttl_s=None)
+    agent = start_agent()
+    applied = executor.apply(planned(agent.url, "f2"), ttl_s=None)
+    agent.stop(revert=False)
+    executor.client(agent.url).close()  # the agent's process is gone, its connections too
+    with pytest.raises(RevertError, match="lease expires"):
+        executor.revert(applied)
