@@ -87,6 +87,7 @@ class AgentService:
         self._stuck: dict[str, tuple[str, Undo]] = {}  # id -> (fault name, undo) not reverted
         self._used_ids: set[str] = set()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set when a lease is added: the reaper re-plans its sleep
         self._reaper = threading.Thread(target=self._reap_loop, name="lease-reaper", daemon=True)
 
     # ------------------------------------------------------------ lifecycle
@@ -104,6 +105,7 @@ class AgentService:
     def shutdown(self) -> None:
         """Revert everything, then stop (SIGTERM)."""
         self._stop.set()
+        self._wake.set()
         self.revert_all(reason="shutdown")
         if self._reaper.is_alive():
             self._reaper.join(timeout=2)
@@ -141,6 +143,7 @@ class AgentService:
         active = ActiveFault(request.fault_id, fault, request, undo, time.monotonic() + ttl)
         with self._lock:
             self._active[request.fault_id] = active
+        self._wake.set()
         self.metrics.applied(fault.name)
         log.info(
             "applied %s %s on %s: %s",
@@ -237,9 +240,22 @@ class AgentService:
         log.info("reverted %s (%s): %s", fault_id, undo.fault, reason)
         return True
 
+    def _next_wake(self) -> float:
+        """Sleep until the earliest lease expiry (at most 1 s): an idle agent barely wakes."""
+        with self._lock:
+            earliest = min((a.expires_at for a in self._active.values()), default=None)
+            busy = bool(self._stuck)
+        if earliest is None:
+            return 1.0 if not busy else 0.5
+        return min(1.0, max(0.005, earliest - time.monotonic()))
+
     def _reap_loop(self) -> None:
         last_retry = time.monotonic()
-        while not self._stop.wait(0.05):
+        while True:
+            self._wake.wait(self._next_wake())
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             now = time.monotonic()
             with self._lock:
                 expired = [fid for fid, a in self._active.items() if a.expires_at <= now]

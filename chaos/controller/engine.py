@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.controller.events import EventBus, EventKind
-from chaos.controller.executor import AppliedFault, Executor
+from chaos.controller.executor import Executor
 from chaos.controller.ledger import FaultLedger
 from chaos.controller.sampler import Sampler
 from chaos.controller.verdict import (
@@ -181,14 +181,11 @@ class RunEngine:
     def _run_fault_step(self, step: PlannedStep) -> None:
         ttl = self.experiment.spec.safety.lease_ttl
         started = time.monotonic()
-        applied: list[AppliedFault] = []
-        for fault in step.faults:
-            if self._abort.is_set():
-                break
-            result = self._ledger.apply(
-                fault, ttl_s=fault.duration + ttl if fault.fault.reversible else None
-            )
-            applied.append(result)
+        applied = self._ledger.apply_all(
+            step.faults,
+            ttl_for=lambda fault: fault.duration + ttl if fault.fault.reversible else None,
+            stopped=self._abort.is_set,
+        )
         # hold each fault for its own duration, then revert it, earliest first
         for result in sorted(applied, key=lambda a: a.planned.duration):
             remaining = started + result.planned.duration - time.monotonic()

@@ -7,7 +7,8 @@ record of a run always says what was done to the system and what was undone.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chaos.controller.events import EventKind
@@ -16,6 +17,7 @@ from chaos.errors import FaultError
 from chaos.plan.planner import PlannedFault
 
 Emit = Callable[[EventKind, str, dict[str, Any]], None]
+FANOUT = 64  # concurrent requests when one step acts on many targets
 
 
 class FaultLedger:
@@ -66,12 +68,54 @@ class FaultLedger:
                 {**data, "irreversible": True},
             )
 
+    def apply_all(
+        self,
+        faults: Sequence[PlannedFault],
+        *,
+        ttl_for: Callable[[PlannedFault], float | None],
+        stopped: Callable[[], bool],
+    ) -> list[AppliedFault]:
+        """Apply faults concurrently (one target does not wait for another). If any fails,
+        the first error is raised once the others are done; everything applied is in the
+        ledger, so the run's final revert takes it back."""
+        if not faults:
+            return []
+
+        def apply_one(fault: PlannedFault) -> AppliedFault | None:
+            return None if stopped() else self.apply(fault, ttl_s=ttl_for(fault))
+
+        with ThreadPoolExecutor(max_workers=min(FANOUT, len(faults))) as pool:
+            futures = [pool.submit(apply_one, fault) for fault in faults]
+        applied, errors = [], []
+        for future in futures:
+            try:
+                result = future.result()
+            except FaultError as exc:
+                errors.append(exc)
+                continue
+            if result is not None:
+                applied.append(result)
+        if errors:
+            raise errors[0]
+        return applied
+
     def revert_all(self) -> None:
-        """Revert everything still applied, newest first."""
+        """Revert everything still applied: targets concurrently, each target's faults
+        newest first."""
         with self._lock:
             pending = list(reversed(self._active))
+        by_target: dict[str, list[AppliedFault]] = {}
         for applied in pending:
-            self.revert(applied)
+            by_target.setdefault(applied.planned.target.uid, []).append(applied)
+        if not by_target:
+            return
+
+        def revert_target(faults: list[AppliedFault]) -> None:
+            for applied in faults:
+                self.revert(applied)
+
+        with ThreadPoolExecutor(max_workers=min(FANOUT, len(by_target))) as pool:
+            list(pool.map(revert_target, by_target.values()))
 
 
 def describe(fault: PlannedFault) -> str:
