@@ -1,0 +1,164 @@
+"""Helper processes a fault starts (delay proxy, stress workers), tagged so we find them again.
+
+Each one carries ``CHAOS_FAULT_ID=<fault id>`` in its environment, so after an agent
+crash or restart ``find_tagged`` rediscovers them from /proc alone, and ``stop_tagged``
+can never signal a process that does not carry the tag. There is no registry of
+Popen objects: a daemon thread per spawned child waits on it, so children never
+linger as zombies while the agent lives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from chaos.errors import HostError
+from chaos.host import procfs
+from chaos.host.delayproxy import proxy_argv
+from chaos.host.run import in_netns
+
+TAG = "CHAOS_FAULT_ID"
+POLL_S = 0.02
+
+
+def spawn_tagged(
+    argv: Sequence[str],
+    *,
+    fault_id: str,
+    env_extra: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+) -> int:
+    """Start ``argv`` in its own session, tagged with ``fault_id``; return its PID.
+
+    A new session keeps terminal signals (Ctrl-C on the agent) from reaching it: the
+    agent's revert path decides when it stops, not the shell.
+    """
+    if not fault_id:
+        raise ValueError("a tagged process needs a non-empty fault id")
+    env = {**os.environ, **(env_extra or {}), TAG: fault_id}
+    sink = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=sink,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:
+        raise HostError(f"could not start {' '.join(argv)}: {exc}") from exc
+    finally:
+        if log_path:
+            sink.close()  # type: ignore[union-attr]
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+    return proc.pid
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = (procfs.PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rfind(")") + 2 :].split()[0] in ("Z", "X")
+
+
+def find_tagged(fault_id: str) -> list[int]:
+    """Live processes (never ourselves) whose environment carries ``fault_id``'s tag."""
+    me = os.getpid()
+    found = []
+    for pid in procfs.list_pids():
+        if pid == me:
+            continue
+        env = procfs.read_environ(pid)
+        if env is not None and env.get(TAG) == fault_id and not _is_zombie(pid):
+            found.append(pid)
+    return found
+
+
+def _signal_all(processes: Sequence[procfs.ProcessIdentity], signum: signal.Signals) -> None:
+    for process in processes:
+        # already gone (or its PID reused): nothing of ours to stop
+        with contextlib.suppress(HostError):
+            procfs.send_signal(process, signum)
+
+
+def _wait_gone(processes: Sequence[procfs.ProcessIdentity], timeout: float) -> list:
+    deadline = time.monotonic() + timeout
+    alive = [p for p in processes if procfs.is_alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+        alive = [p for p in alive if procfs.is_alive(p)]
+    return alive
+
+
+def stop_tagged(fault_id: str, *, timeout: float = 3) -> int:
+    """SIGTERM every process tagged ``fault_id``, SIGKILL what outlives ``timeout``.
+
+    Returns how many tagged processes were found; 0 when none (already stopped) is fine.
+    """
+    identities = [i for i in map(procfs.identity, find_tagged(fault_id)) if i is not None]
+    _signal_all(identities, signal.SIGTERM)
+    stubborn = _wait_gone(identities, timeout)
+    _signal_all(stubborn, signal.SIGKILL)
+    if _wait_gone(stubborn, 2.0):
+        raise HostError(f"tagged processes of fault {fault_id} survived SIGKILL: {stubborn}")
+    return len(identities)
+
+
+def _listening(*, pid: int, port: int) -> bool:
+    """Whether a TCP socket in ``pid``'s network namespace listens on ``port``."""
+    try:
+        table = (procfs.PROC / str(pid) / "net" / "tcp").read_text()
+    except OSError:
+        return False
+    wanted = f":{port:04X}"
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[1].endswith(wanted) and fields[3] == "0A":
+            return True
+    return False
+
+
+def _same_netns(pid: int, netns_pid: int | None) -> bool:
+    other = "self" if netns_pid is None else str(netns_pid)
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net") == os.readlink(f"/proc/{other}/ns/net")
+    except OSError:
+        return False
+
+
+def start_delay_proxy(
+    *,
+    fault_id: str,
+    netns_pid: int | None,
+    port: int,
+    delay_ms: float,
+    jitter_ms: float,
+    mark: int,
+    ttl_s: float,
+    log_path: Path | None = None,
+    ready_timeout_s: float = 5,
+) -> int:
+    """Start (or find, if already running) the fault's delay proxy; return once it listens."""
+    running = find_tagged(fault_id)
+    if running:
+        return running[0]
+    argv = proxy_argv(port=port, delay_ms=delay_ms, jitter_ms=jitter_ms, mark=mark, ttl_s=ttl_s)
+    pid = spawn_tagged(in_netns(netns_pid, argv), fault_id=fault_id, log_path=log_path)
+    deadline = time.monotonic() + ready_timeout_s
+    while time.monotonic() < deadline:
+        if _same_netns(pid, netns_pid) and _listening(pid=pid, port=port):
+            return pid
+        if not procfs.pid_alive(pid) or _is_zombie(pid):
+            raise HostError(f"delay proxy for fault {fault_id} exited at start: {argv}")
+        time.sleep(POLL_S)
+    stop_tagged(fault_id)
+    raise HostError(f"delay proxy for fault {fault_id} did not listen on {port} in time")
