@@ -1,7 +1,8 @@
 """Start, stop and inspect a lab; the functions behind ``chaos lab up|down|status``.
 
 A lab lives in ``<chaos_home>/labs/<lab_id>/``: ``state.json`` (written by the
-supervisor once every service is healthy), ``supervisor.log`` and one log per service.
+supervisor once every service is healthy), ``supervisor.log`` and one log per service;
+a netns lab adds ``agent.token`` and ``nodes/<node>/{disk,journal}``.
 Nothing here prints; errors are ``LabError`` with the last lines of the log attached.
 """
 
@@ -15,7 +16,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,11 @@ _LAB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _SUPERVISOR_MODULE = "chaos.lab.supervisor"
 
 
+class Isolation(StrEnum):
+    PROCESS = "process"  # loopback processes behind the TCP proxy, no root
+    NETNS = "netns"  # one network namespace per node, an agent on each (root)
+
+
 @dataclass(frozen=True)
 class ServiceState:
     name: str
@@ -39,6 +47,22 @@ class ServiceState:
     url: str
     restarts: int
     healthy: bool
+    node: str | None = None  # netns labs only
+    ip: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """A node of a netns lab: its namespace, address, agent and disk."""
+
+    name: str
+    netns: str
+    ip: str
+    agent_url: str
+    disk: Path
+    agent_pid: int
+    agent_restarts: int
+    agent_healthy: bool
 
 
 @dataclass(frozen=True)
@@ -46,13 +70,16 @@ class LabState:
     lab_id: str
     variant: str
     supervisor_pid: int
-    control_url: str
+    control_url: str | None  # the proxy control API; None in a netns lab (no proxy)
     restart_delay_s: float
     started_at: float
     home: Path
     services: tuple[ServiceState, ...]
     links: tuple[LinkInfo, ...]
     control_healthy: bool
+    isolation: Isolation = Isolation.PROCESS
+    subnet: str | None = None
+    nodes: tuple[NodeState, ...] = ()
 
     @property
     def web_url(self) -> str:
@@ -61,7 +88,14 @@ class LabState:
 
     @property
     def healthy(self) -> bool:
-        return self.control_healthy and all(s.healthy for s in self.services)
+        """Every service answers /health (and the proxy, if any). Agents are reported per
+        node but not required: a lab is usable for process faults without them."""
+        proxy_ok = self.control_healthy or self.isolation is Isolation.NETNS
+        return proxy_ok and all(s.healthy for s in self.services)
+
+    @property
+    def agents_healthy(self) -> bool:
+        return all(node.agent_healthy for node in self.nodes)
 
 
 def lab_home(chaos_home: Path, lab_id: str) -> Path:
@@ -123,32 +157,76 @@ def _log_tail(home: Path, *, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _build_state(raw: dict[str, Any], *, home: Path) -> LabState:
-    control_url = raw["control_url"]
+def _links(raw: dict[str, Any]) -> tuple[tuple[LinkInfo, ...], bool]:
+    """The proxy links with their live toxics, and whether the proxy answered."""
     try:
-        live = {link.name: link.toxics for link in proxyctl.list_links(control_url, timeout=1.0)}
-        control_healthy = True
+        listed = proxyctl.list_links(raw["control_url"], timeout=1.0)
+        live, control_healthy = {link.name: link.toxics for link in listed}, True
     except HostError:
         live, control_healthy = {}, False
-    services = tuple(
-        ServiceState(**service, healthy=is_healthy(service["port"])) for service in raw["services"]
-    )
     links = tuple(
         LinkInfo(**{**link, "toxics": tuple(live.get(link["name"], ()))}) for link in raw["links"]
+    )
+    return links, control_healthy
+
+
+def _nodes(raw: dict[str, Any]) -> tuple[NodeState, ...]:
+    return tuple(
+        NodeState(
+            name=node["name"],
+            netns=node["netns"],
+            ip=node["ip"],
+            agent_url=node["agent_url"],
+            disk=Path(node["disk"]),
+            agent_pid=int(node.get("agent_pid", 0)),
+            agent_restarts=int(node.get("agent_restarts", 0)),
+            agent_healthy=agent_is_healthy(node["agent_url"]),
+        )
+        for node in raw.get("nodes", [])
+    )
+
+
+def agent_is_healthy(agent_url: str, *, timeout: float = 0.5) -> bool:
+    """``GET <agent>/healthz`` answers 200 "ok"."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{agent_url}/healthz", timeout=timeout) as response:
+            return response.status == 200 and response.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+def _build_state(raw: dict[str, Any], *, home: Path) -> LabState:
+    isolation = Isolation(raw.get("isolation", Isolation.PROCESS))
+    if isolation is Isolation.PROCESS:
+        links, control_healthy = _links(raw)
+    else:
+        links, control_healthy = (), False
+    services = tuple(
+        ServiceState(**service, healthy=is_healthy(service["url"])) for service in raw["services"]
     )
     fields = ("lab_id", "variant", "supervisor_pid", "restart_delay_s", "started_at")
     return LabState(
         **{key: raw[key] for key in fields},
-        control_url=control_url,
+        control_url=raw.get("control_url"),
         home=home,
         services=services,
         links=links,
         control_healthy=control_healthy,
+        isolation=isolation,
+        subnet=raw.get("subnet"),
+        nodes=_nodes(raw),
     )
 
 
 def supervisor_argv(
-    *, lab_id: str, home: Path, variant: str, base_port: int, restart_delay_s: float
+    *,
+    lab_id: str,
+    home: Path,
+    variant: str,
+    base_port: int,
+    restart_delay_s: float,
+    isolation: Isolation = Isolation.PROCESS,
 ) -> list[str]:
     return [
         sys.executable,
@@ -156,7 +234,21 @@ def supervisor_argv(
         _SUPERVISOR_MODULE,
         *("--lab-id", lab_id, "--state-dir", str(home), "--variant", variant),
         *("--base-port", str(base_port), "--restart-delay", str(restart_delay_s)),
+        *("--isolation", isolation.value),
     ]
+
+
+def _remove_netns_leftovers(home: Path, *, lab_id: str) -> None:
+    """A netns lab's namespaces, veths, bridge, disks and processes, found by name: they
+    survive a SIGKILLed supervisor. Nothing to do for a process lab (no traces)."""
+    from chaos.lab import netns_supervisor
+
+    if not netns_supervisor.leaves_traces(home):
+        return
+    if os.geteuid() != 0:
+        raise LabError(f"lab {lab_id!r} left network namespaces behind: run as root to remove")
+    if errors := netns_supervisor.destroy_lab(lab_id=lab_id, home=home):
+        raise LabError(f"lab {lab_id!r} could not be fully removed:\n" + "\n".join(errors))
 
 
 def _child_env() -> dict[str, str]:
@@ -176,22 +268,34 @@ def lab_up(
     base_port: int = 18080,
     restart_delay_s: float = 2.0,
     timeout_s: float = 15.0,
+    isolation: Isolation | str = Isolation.PROCESS,
 ) -> LabState:
-    """Start a lab in the background and return once every service answers /health."""
+    """Start a lab in the background and return once every service answers /health.
+
+    ``isolation="netns"`` (root only) puts each node in its own network namespace with
+    its own agent and tmpfs disk; ``base_port`` is then unused (every node uses 8080)."""
     if variant not in ("fragile", "resilient"):
         raise LabError(f"unknown lab variant {variant!r}: use 'fragile' or 'resilient'")
+    try:
+        isolation = Isolation(isolation)
+    except ValueError:
+        raise LabError(f"unknown isolation {isolation!r}: use 'process' or 'netns'") from None
+    if isolation is Isolation.NETNS and os.geteuid() != 0:
+        raise LabError("a netns lab needs root (network namespaces, bridge, tmpfs mounts)")
     home = lab_home(chaos_home, lab_id)
     home.mkdir(parents=True, exist_ok=True)
     if (running := _live_state(home, lab_id=lab_id, remove_stale=True)) is not None:
         raise LabError(
             f"lab {lab_id!r} is already running (supervisor pid {running['supervisor_pid']})"
         )
+    _remove_netns_leftovers(home, lab_id=lab_id)
     argv = supervisor_argv(
         lab_id=lab_id,
         home=home,
         variant=variant,
         base_port=base_port,
         restart_delay_s=restart_delay_s,
+        isolation=isolation,
     )
     with open(home / LOG_FILE, "ab") as log:
         # A new session: the lab outlives this command and its terminal's Ctrl-C.
@@ -208,6 +312,7 @@ def lab_up(
     except LabError:
         _stop_started(process)
         (home / STATE_FILE).unlink(missing_ok=True)
+        _remove_netns_leftovers(home, lab_id=lab_id)
         raise
 
 
@@ -239,10 +344,12 @@ def _stop_started(process: subprocess.Popen[bytes]) -> None:
 
 
 def lab_down(*, chaos_home: Path, lab_id: str = "default", timeout_s: float = 10.0) -> bool:
-    """Stop a running lab; False if it was not running (a stale state file is removed)."""
+    """Stop a running lab; False if it was not running. Either way, what a dead lab left
+    (stale state file, orphaned services, a netns lab's network and disks) is removed."""
     home = lab_home(chaos_home, lab_id)
     raw = _live_state(home, lab_id=lab_id, remove_stale=True)
     if raw is None:
+        _remove_netns_leftovers(home, lab_id=lab_id)
         return False
     pid = int(raw["supervisor_pid"])
     with contextlib.suppress(ProcessLookupError):  # it may have exited on its own just now
@@ -257,11 +364,13 @@ def lab_down(*, chaos_home: Path, lab_id: str = "default", timeout_s: float = 10
             break
         time.sleep(0.05)
     (home / STATE_FILE).unlink(missing_ok=True)
+    _remove_netns_leftovers(home, lab_id=lab_id)
     return True
 
 
 def lab_status(*, chaos_home: Path, lab_id: str = "default") -> LabState | None:
-    """The running lab with live health per service and live toxics per link, or None."""
+    """The running lab with live health per service (and per agent in a netns lab) and
+    live toxics per link (process lab), or None."""
     home = lab_home(chaos_home, lab_id)
     raw = _live_state(home, lab_id=lab_id, remove_stale=False)
     return None if raw is None else _build_state(raw, home=home)

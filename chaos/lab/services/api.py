@@ -1,4 +1,4 @@
-"""The api: GET /items asks the store (through its proxy link) and adds who served it.
+"""The api: GET /items asks the store (through its proxy link, if any) and adds who served it.
 
 Fragile: waits forever on the store and turns any store error into a 502.
 Resilient: a timeout, a circuit breaker around the store and a last-good fallback.
@@ -67,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     make = resilient_items if args.variant is Variant.RESILIENT else fragile_items
     serve(
         service="api",
+        host=args.host,
         port=args.port,
         routes={"/items": make(store_url=store_url, served_by=served_by)},
     )

@@ -6,10 +6,12 @@ import argparse
 import http.client
 import json
 import os
+import socketserver
 import urllib.request
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
@@ -17,6 +19,9 @@ LOOPBACK = "127.0.0.1"
 # A route answers (status, JSON body). Routes are plain functions so they read like a
 # description of the service, without any HTTP plumbing around them.
 Route = Callable[[], tuple[int, dict[str, Any]]]
+# A POST route gets the request's JSON body.
+PostRoute = Callable[[Any], tuple[int, dict[str, Any]]]
+MAX_BODY_BYTES = 64 * 1024
 
 # An http_proxy variable in the environment must never reroute lab traffic.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -33,7 +38,9 @@ class UpstreamError(Exception):
 
 def parse_args(*, service: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=f"chaos.lab.services.{service}")
+    parser.add_argument("--host", default=LOOPBACK, help="address to listen on")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--data-dir", type=Path, help="where the service keeps its files")
     parser.add_argument("--upstream", action="append", default=[], help="base URL; repeatable")
     parser.add_argument("--variant", type=Variant, choices=list(Variant), default=Variant.FRAGILE)
     return parser.parse_args(argv)
@@ -59,15 +66,53 @@ def fetch_json(url: str, *, timeout: float | None) -> dict[str, Any]:
     return body
 
 
-def serve(*, service: str, port: int, routes: dict[str, Route]) -> None:
-    """Serve GET routes (plus /health) on loopback until the process is killed."""
+class _Server(ThreadingHTTPServer):
+    # Daemon threads: a request stuck on a hung upstream must not keep a dying process alive.
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves our own name (getfqdn): inside a lab namespace
+        # there is no DNS, and that lookup would hold the listener back for seconds.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+
+def serve(
+    *,
+    service: str,
+    port: int,
+    routes: dict[str, Route],
+    host: str = LOOPBACK,
+    post_routes: dict[str, PostRoute] | None = None,
+) -> None:
+    """Serve GET routes (plus /health) and JSON POST routes until the process is killed."""
     all_routes: dict[str, Route] = {"/health": lambda: (200, {"ok": True, "service": service})}
     all_routes |= routes
+    posts = post_routes or {}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             route = all_routes.get(self.path.split("?")[0])
-            status, body = route() if route else (404, {"error": f"no route {self.path}"})
+            self._answer(*(route() if route else (404, {"error": f"no route {self.path}"})))
+
+        def do_POST(self) -> None:
+            route = posts.get(self.path.split("?")[0])
+            if route is None:
+                self._answer(404, {"error": f"no route {self.path}"})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self._answer(413, {"error": f"body over {MAX_BODY_BYTES} bytes"})
+                return
+            try:
+                body = json.loads(self.rfile.read(length) or b"null")
+            except ValueError:
+                self._answer(400, {"error": "body is not JSON"})
+                return
+            self._answer(*route(body))
+
+        def _answer(self, status: int, body: dict[str, Any]) -> None:
             payload = json.dumps(body).encode()
             try:
                 self.send_response(status)
@@ -81,7 +126,4 @@ def serve(*, service: str, port: int, routes: dict[str, Route]) -> None:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # load tests send thousands of requests; access logs would fill the disk
 
-    server = ThreadingHTTPServer((LOOPBACK, port), Handler)
-    # Daemon threads: a request stuck on a hung upstream must not keep a dying process alive.
-    server.daemon_threads = True
-    server.serve_forever()
+    _Server((host, port), Handler).serve_forever()

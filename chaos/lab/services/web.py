@@ -1,9 +1,9 @@
 """The web: GET / asks an api replica for /items and answers the shopper.
 
-It receives one upstream URL per api replica (each a proxy link). Fragile: the first
-replica only, no timeout, any error is a 502. Resilient: failover across replicas with
-retries, exponential backoff and full jitter inside a time budget, then a last-good
-fallback.
+It receives one upstream URL per api replica (a proxy link, or the replica itself in a
+netns lab). Fragile: the first replica only, no timeout, any error is a 502. Resilient:
+failover across replicas with retries, exponential backoff and full jitter inside a time
+budget, then a last-good fallback.
 """
 
 from __future__ import annotations
@@ -65,7 +65,12 @@ def resilient_index(*, api_urls: Sequence[str]) -> Route:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(service="web", argv=argv)
     make = resilient_index if args.variant is Variant.RESILIENT else fragile_index
-    serve(service="web", port=args.port, routes={"/": make(api_urls=args.upstream)})
+    serve(
+        service="web",
+        host=args.host,
+        port=args.port,
+        routes={"/": make(api_urls=args.upstream)},
+    )
 
 
 if __name__ == "__main__":
