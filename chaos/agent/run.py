@@ -58,9 +58,13 @@ def build_server(config: AgentConfig, *, probe: bool = True) -> AgentServer:
 
         ssl_context = server_context(cert=config.tls.cert, key=config.tls.key, ca=config.tls.ca)
     auth = Auth(token=config.token, client_role=CONTROLLER_ROLE if config.tls else None)
-    return AgentServer(
+    server = AgentServer(
         (config.host, config.port), service=service, auth=auth, ssl_context=ssl_context
     )
+    # network faults never cut or delay the agent's own API: the controller must be
+    # able to reach it to renew and revert
+    service.exempt_control_port(server.server_port)
+    return server
 
 
 def serve(config: AgentConfig) -> None:

@@ -88,6 +88,13 @@ class AgentServer(ThreadingHTTPServer):
         self.ssl_context = ssl_context
         super().__init__(address, _Handler)
 
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's FQDN, which stalls for seconds in a
+        # namespace or pod without DNS; the name is only used for CGI variables
+        super(ThreadingHTTPServer, self).server_bind()  # TCPServer.server_bind: bind only
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
     def get_request(self):  # type: ignore[no-untyped-def]
         sock, address = super().get_request()
         if self.ssl_context is not None:

@@ -11,6 +11,7 @@ Safety model:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -109,6 +110,10 @@ class AgentService:
         self.revert_all(reason="shutdown")
         if self._reaper.is_alive():
             self._reaper.join(timeout=2)
+
+    def exempt_control_port(self, port: int) -> None:
+        """Tell fault drivers which port is the agent's own API (set once, at start)."""
+        self._host = dataclasses.replace(self._host, control_ports=(port,))
 
     # ------------------------------------------------------------ API
 

@@ -38,6 +38,7 @@ class HostContext:
 
     node: str = "local"
     capabilities: Mapping[str, Any] = field(default_factory=dict)
+    control_ports: tuple[int, ...] = ()  # the agent's own API: never partitioned or delayed
 
     def can(self, capability: str) -> bool:
         return bool(self.capabilities.get(capability))

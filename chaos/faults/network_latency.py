@@ -1,23 +1,30 @@
 """network-latency: delay the traffic a target sends to its peers.
 
 Backends: ``lab-proxy`` (a latency toxic on the process lab's proxy links);
-in a network namespace ``netem`` where the kernel has it, else ``proxy`` (a
-transparent delaying TCP proxy behind an iptables REDIRECT). ``backend``
+in a network namespace ``netem`` where the kernel has it (all egress of the
+device), else ``proxy``: a transparent delaying TCP proxy in the target's
+namespace behind an iptables nat REDIRECT (TCP only, per peer). ``backend``
 forces one; ``auto`` probes.
 """
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from chaos.faults import lab_links
+from chaos.errors import FaultError, HostError, RevertError
+from chaos.faults import kernel_net, lab_links
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
+from chaos.host import iptables
 from chaos.spec.models import FaultParams, TargetKind
 from chaos.spec.units import Duration
 
 NAME = "network-latency"
+PROXY_MARK = 0xC4A0  # the proxy's own upstream sockets: never redirected again
+PROXY_PORTS = (40000, 9000)  # proxy port = 40000 + hash(fault id) % 9000
+PROXY_TTL_S = 3600.0  # the proxy's own dead-man's switch; the agent's lease reverts sooner
 
 
 class Backend(StrEnum):
@@ -26,12 +33,14 @@ class Backend(StrEnum):
     PROXY = "proxy"
 
 
-class Params(FaultParams):
+class Params(kernel_net.PeerFilters, FaultParams):
     delay: Duration = Field(gt=0, le=60, description="Added delay, e.g. 200ms (max 60s).")
     jitter: Duration = Field(default=0.0, ge=0, le=60, description="Uniform ± jitter.")
     to: tuple[str, ...] = Field(
         default=(), description="Only traffic to these targets (names in spec.targets)."
     )
+    cidrs: tuple[str, ...] = Field(default=(), description="Only traffic to these CIDRs.")
+    ports: tuple[int, ...] = Field(default=(), description="Only traffic to these ports.")
     backend: Backend = Field(default=Backend.AUTO, description="auto, netem or proxy.")
 
     @model_validator(mode="after")
@@ -47,22 +56,86 @@ class Params(FaultParams):
 def prepare(request: FaultRequest, host: HostContext) -> Undo:
     assert isinstance(request.params, Params)
     params = request.params
-    toxic = {"type": "latency", "delay_ms": params.delay * 1000, "jitter_ms": params.jitter * 1000}
-    return lab_links.prepare_toxic(
-        NAME,
-        request,
-        direction=lab_links.Direction.OUT,
-        peers=request.peers.get("to", ()),
-        toxic=toxic,
+    peers = request.peers.get("to", ())
+    delay_ms, jitter_ms = params.delay * 1000, params.jitter * 1000
+    if lab_links.is_lab_proxy(request.target):
+        toxic = {"type": "latency", "delay_ms": delay_ms, "jitter_ms": jitter_ms}
+        return lab_links.prepare_toxic(
+            NAME, request, direction=lab_links.Direction.OUT, peers=peers, toxic=toxic
+        )
+    netns = kernel_net.require_netns(NAME, request, host)
+    per_peer = bool(peers or params.cidrs or params.ports)
+    timing = {"delay_ms": delay_ms, "jitter_ms": jitter_ms}
+    if kernel_net.wants_netem(NAME, params.backend.value, host, per_peer=per_peer):
+        dev = kernel_net.default_dev(NAME, netns, host)
+        return Undo(fault=NAME, data={"netns": netns, "dev": dev, **timing}, backend="netem")
+    cidrs = kernel_net.peer_cidrs(NAME, peers, params.cidrs, host) or [kernel_net.ALL_IPV4]
+    port = (
+        PROXY_PORTS[0]
+        + int(hashlib.sha256(request.fault_id.encode()).hexdigest(), 16) % (PROXY_PORTS[1])
     )
+    rules = kernel_net.exemptions(host) + iptables.redirect_rules(
+        cidrs=cidrs, ports=params.ports, to_port=port, skip_mark=PROXY_MARK
+    )
+    undo = kernel_net.chain_undo(
+        NAME,
+        request=request,
+        netns=netns,
+        table="nat",
+        hooks=("OUTPUT",),
+        rules=rules,
+        extra={"proxy_port": port, "fault_id": request.fault_id, "to": cidrs, **timing},
+    )
+    return Undo(fault=NAME, data=undo.data, backend="proxy")
 
 
 def apply(request: FaultRequest, undo: Undo, host: HostContext) -> Undo:
-    return lab_links.apply_toxic(request, undo)
+    if undo.backend == "lab-proxy":
+        return lab_links.apply_toxic(request, undo)
+    data = undo.data
+    delay = f"{data['delay_ms']:g}ms ± {data['jitter_ms']:g}ms"
+    try:
+        if undo.backend == "netem":
+            from chaos.host import tc
+
+            tc.add_netem(
+                dev=data["dev"],
+                delay_ms=data["delay_ms"],
+                jitter_ms=data["jitter_ms"],
+                netns_pid=data["netns"],
+            )
+            return Undo(NAME, data, f"netem delay {delay} on {data['dev']}", undo.backend)
+        from chaos.host import procs
+
+        procs.start_delay_proxy(
+            fault_id=data["fault_id"],
+            netns_pid=data["netns"],
+            port=data["proxy_port"],
+            delay_ms=data["delay_ms"],
+            jitter_ms=data["jitter_ms"],
+            mark=PROXY_MARK,
+            ttl_s=PROXY_TTL_S,
+        )
+    except HostError as exc:
+        raise FaultError(f"{NAME}: {exc.message}", node=host.node) from exc
+    detail = f"delay proxy :{data['proxy_port']} {delay} for TCP to {', '.join(data['to'])}"
+    return kernel_net.install(Undo(NAME, data, backend=undo.backend), host, detail)
 
 
 def revert(undo: Undo, host: HostContext) -> None:
-    lab_links.revert_toxic(undo)
+    if undo.backend == "lab-proxy":
+        lab_links.revert_toxic(undo)
+    elif undo.backend == "netem":
+        kernel_net.remove_qdisc(undo, host)
+    else:
+        # redirect first, then the proxy: no connection is sent to a proxy that is gone
+        kernel_net.uninstall(undo, host)
+        from chaos.host import procs
+
+        try:
+            procs.stop_tagged(undo.data["fault_id"])
+        except HostError as exc:
+            raise RevertError(f"{NAME}: {exc.message}", node=host.node) from exc
 
 
 FAULT = FaultType(

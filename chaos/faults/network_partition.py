@@ -1,4 +1,9 @@
-"""network-partition: cut the target off from its peers (drop or reject)."""
+"""network-partition: cut the target off from its peers (drop or reject).
+
+Backends: ``lab-proxy`` (a partition toxic on the process lab's proxy links), or
+``iptables``: a chain of our own in the target's network namespace, jumped to
+from INPUT and/or OUTPUT. Loopback and the agent's control port stay open.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from chaos.faults import lab_links
+from chaos.faults import kernel_net, lab_links
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
+from chaos.host import iptables
 from chaos.spec.models import FaultParams, TargetKind
 
 NAME = "network-partition"
@@ -18,13 +24,15 @@ class Action(StrEnum):
     REJECT = "reject"  # connections are refused/reset: callers fail fast
 
 
-class Params(FaultParams):
+class Params(kernel_net.PeerFilters, FaultParams):
     direction: lab_links.Direction = Field(
         default=lab_links.Direction.BOTH, description="in, out or both."
     )
     peers: tuple[str, ...] = Field(
         default=(), description="Only traffic to/from these targets (default: all)."
     )
+    cidrs: tuple[str, ...] = Field(default=(), description="Only traffic to/from these CIDRs.")
+    ports: tuple[int, ...] = Field(default=(), description="Only these peer ports (TCP/UDP).")
     action: Action = Action.DROP
 
     def target_refs(self) -> dict[str, list[str]]:
@@ -33,21 +41,46 @@ class Params(FaultParams):
 
 def prepare(request: FaultRequest, host: HostContext) -> Undo:
     assert isinstance(request.params, Params)
-    return lab_links.prepare_toxic(
+    params = request.params
+    peers = request.peers.get("peers", ())
+    if lab_links.is_lab_proxy(request.target):
+        return lab_links.prepare_toxic(
+            NAME,
+            request,
+            direction=params.direction,
+            peers=peers,
+            toxic={"type": "partition", "mode": params.action.value},
+        )
+    netns = kernel_net.require_netns(NAME, request, host)
+    cidrs = kernel_net.peer_cidrs(NAME, peers, params.cidrs, host) or [kernel_net.ALL_IPV4]
+    rules = kernel_net.exemptions(host) + iptables.partition_rules(
+        direction=params.direction.value,
+        action=params.action.value,
+        cidrs=cidrs,
+        ports=params.ports,
+    )
+    return kernel_net.chain_undo(
         NAME,
-        request,
-        direction=request.params.direction,
-        peers=request.peers.get("peers", ()),
-        toxic={"type": "partition", "mode": request.params.action.value},
+        request=request,
+        netns=netns,
+        table="filter",
+        hooks=iptables.hooks_for(params.direction.value),
+        rules=rules,
+        extra={"summary": f"{params.action.value} {params.direction.value} {', '.join(cidrs)}"},
     )
 
 
 def apply(request: FaultRequest, undo: Undo, host: HostContext) -> Undo:
-    return lab_links.apply_toxic(request, undo)
+    if undo.backend == "lab-proxy":
+        return lab_links.apply_toxic(request, undo)
+    return kernel_net.install(undo, host, f"iptables {undo.data['summary']}")
 
 
 def revert(undo: Undo, host: HostContext) -> None:
-    lab_links.revert_toxic(undo)
+    if undo.backend == "lab-proxy":
+        lab_links.revert_toxic(undo)
+    else:
+        kernel_net.uninstall(undo, host)
 
 
 FAULT = FaultType(

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from chaos.host.run import in_netns, run
+from chaos.host.run import NetnsRef, in_netns, run
 
 PREFIX = "CHAOS-"
 MAX_CHAIN_LEN = 28  # XT_EXTENSION_MAXNAMELEN - 1
@@ -170,12 +170,12 @@ def install_argvs(
     return argvs
 
 
-def _chains(*, table: str, netns_pid: int | None) -> list[str]:
+def _chains(*, table: str, netns_pid: NetnsRef) -> list[str]:
     listing = run(in_netns(netns_pid, iptables_argv(table=table, args=["-S"]))).stdout
     return [line.split()[1] for line in listing.splitlines() if line.startswith("-N ")]
 
 
-def _jump_present(*, chain: str, table: str, hook: str, netns_pid: int | None) -> bool:
+def _jump_present(*, chain: str, table: str, hook: str, netns_pid: NetnsRef) -> bool:
     check = iptables_argv(table=table, args=["-C", hook, "-j", chain])
     return run(in_netns(netns_pid, check), check=False).ok
 
@@ -186,7 +186,7 @@ def install_chain(
     table: str,
     hooks: Sequence[str],
     rules: Sequence[ChainRule],
-    netns_pid: int | None,
+    netns_pid: NetnsRef,
 ) -> None:
     """Create (or refill) our chain with ``rules`` and hook it into each built-in chain."""
     if not chain.startswith(PREFIX) or len(chain) > MAX_CHAIN_LEN:
@@ -204,7 +204,7 @@ def install_chain(
         run(in_netns(netns_pid, argv))
 
 
-def remove_chain(*, chain: str, table: str, hooks: Sequence[str], netns_pid: int | None) -> bool:
+def remove_chain(*, chain: str, table: str, hooks: Sequence[str], netns_pid: NetnsRef) -> bool:
     """Unhook, flush and delete our chain; returns False when it was already gone."""
     if not chain.startswith(PREFIX):
         raise ValueError(f"refusing to remove chain {chain!r}: not one of ours")
@@ -220,7 +220,7 @@ def remove_chain(*, chain: str, table: str, hooks: Sequence[str], netns_pid: int
     return True
 
 
-def list_our_chains(*, table: str, netns_pid: int | None, prefix: str = PREFIX) -> list[str]:
+def list_our_chains(*, table: str, netns_pid: NetnsRef, prefix: str = PREFIX) -> list[str]:
     """Our chains present in ``table``: what a restarted agent must reconcile."""
     return [name for name in _chains(table=table, netns_pid=netns_pid) if name.startswith(prefix)]
 
@@ -247,6 +247,6 @@ def _is_empty_line(line: str) -> bool:
     return line.startswith(("*", "COMMIT")) or (line.startswith(":") and " ACCEPT " in line)
 
 
-def ruleset(netns_pid: int | None) -> str:
+def ruleset(netns_pid: NetnsRef) -> str:
     """The whole normalized IPv4 ruleset of the namespace, for before/after comparisons."""
     return normalize_ruleset(run(in_netns(netns_pid, ["iptables-save"])).stdout)

@@ -21,7 +21,7 @@ from pathlib import Path
 from chaos.errors import HostError
 from chaos.host import procfs
 from chaos.host.delayproxy import proxy_argv
-from chaos.host.run import in_netns
+from chaos.host.run import NetnsRef, in_netns
 
 TAG = "CHAOS_FAULT_ID"
 POLL_S = 0.02
@@ -127,7 +127,13 @@ def _listening(*, pid: int, port: int) -> bool:
     return False
 
 
-def _same_netns(pid: int, netns_pid: int | None) -> bool:
+def _same_netns(pid: int, netns_pid: NetnsRef) -> bool:
+    if isinstance(netns_pid, str):  # a namespace file: compare inodes
+        try:
+            ours, theirs = os.stat(f"/proc/{pid}/ns/net"), os.stat(netns_pid)
+        except OSError:
+            return False
+        return (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino)
     other = "self" if netns_pid is None else str(netns_pid)
     try:
         return os.readlink(f"/proc/{pid}/ns/net") == os.readlink(f"/proc/{other}/ns/net")
@@ -138,7 +144,7 @@ def _same_netns(pid: int, netns_pid: int | None) -> bool:
 def start_delay_proxy(
     *,
     fault_id: str,
-    netns_pid: int | None,
+    netns_pid: NetnsRef,
     port: int,
     delay_ms: float,
     jitter_ms: float,

@@ -9,6 +9,7 @@ at 3 a.m.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,15 +31,46 @@ class Completed:
         return self.returncode == 0
 
 
-def in_netns(pid: int | None, argv: Sequence[str]) -> list[str]:
-    """``argv`` run inside the network namespace of ``pid``; None means our own namespace.
+NetnsRef = int | str | None
+"""A network namespace: a PID whose namespace to enter, a namespace file path
+(``/run/netns/NAME``), or None for our own."""
 
-    Entering by PID (not by a /var/run/netns name) is what reaches containers and pods,
-    whose namespaces have no name.
+
+def in_netns(pid: NetnsRef, argv: Sequence[str]) -> list[str]:
+    """``argv`` run inside a network namespace; None means our own namespace.
+
+    Entering by PID is what reaches containers and pods, whose namespaces often have
+    no name; a path (``/run/netns/NAME``) keeps working after the process that lived
+    there exited, which is what a revert needs.
     """
     if pid is None:
         return list(argv)
+    if isinstance(pid, str):
+        return ["nsenter", f"--net={pid}", "--", *argv]
     return ["nsenter", "-t", str(pid), "-n", "--", *argv]
+
+
+def netns_ref(pid: int) -> NetnsRef:
+    """The most durable handle on ``pid``'s network namespace: its name's file under
+    /run/netns when it has one, else the PID itself."""
+    try:
+        wanted = os.stat(f"/proc/{pid}/ns/net")
+    except OSError as exc:
+        raise HostError(f"process {pid} is gone: cannot find its network namespace") from exc
+    for directory in ("/run/netns", "/var/run/netns"):
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(directory, name)
+            try:
+                found = os.stat(path)
+            except OSError:
+                continue
+            if (found.st_dev, found.st_ino) == (wanted.st_dev, wanted.st_ino):
+                return path
+    return pid
 
 
 def run(

@@ -28,17 +28,30 @@ JOIN_CONTROLLERS = ("cpu", "memory")
 log = logging.getLogger(__name__)
 
 
-def cpu_argv(*, workers: int, load: float, ttl_s: float, python: str = sys.executable) -> list[str]:
+def cpu_argv(
+    *,
+    workers: int,
+    load: float,
+    ttl_s: float,
+    cgroup_of: int | None = None,
+    python: str = sys.executable,
+) -> list[str]:
     """Command line of the CPU stressor (start it with ``procs.spawn_tagged``)."""
     return [
         *[python, "-m", "chaos.host.stress", "cpu", "--workers", str(workers)],
         *["--load", f"{load:g}", "--ttl-s", f"{ttl_s:g}"],
+        *(["--cgroup-of", str(cgroup_of)] if cgroup_of is not None else []),
     ]
 
 
-def memory_argv(*, mib: int, ttl_s: float, python: str = sys.executable) -> list[str]:
+def memory_argv(
+    *, mib: int, ttl_s: float, cgroup_of: int | None = None, python: str = sys.executable
+) -> list[str]:
     """Command line of the memory stressor (start it with ``procs.spawn_tagged``)."""
-    return [python, "-m", "chaos.host.stress", "memory", "--mib", str(mib), "--ttl-s", f"{ttl_s:g}"]
+    return [
+        *[python, "-m", "chaos.host.stress", "memory", "--mib", str(mib), "--ttl-s", f"{ttl_s:g}"],
+        *(["--cgroup-of", str(cgroup_of)] if cgroup_of is not None else []),
+    ]
 
 
 def _stop_on_sigterm() -> None:
@@ -158,10 +171,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     mem = sub.add_parser("memory")
     mem.add_argument("--mib", type=int, required=True)
     mem.add_argument("--ttl-s", type=float, required=True)
+    for sub_parser in (cpu, mem):
+        sub_parser.add_argument(
+            "--cgroup-of",
+            type=int,
+            default=None,
+            help="join this process's cpu/memory cgroups before starting",
+        )
     args = parser.parse_args(argv)
     if args.ttl_s <= 0:
         parser.error("--ttl-s must be > 0")
     _stop_on_sigterm()
+    if args.cgroup_of is not None:
+        # join first, then fork workers or allocate: everything is accounted to the target
+        join_cgroup(child_pid=os.getpid(), target_pid=args.cgroup_of)
     if args.kind == "cpu":
         if args.workers < 1 or not 0 < args.load <= 100:
             parser.error("cpu needs --workers >= 1 and 0 < --load <= 100")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chaos.errors import HostError
-from chaos.host.run import in_netns, run
+from chaos.host.run import NetnsRef, in_netns, run
 
 HANDLE = "c4a0:"
 KERNEL_DEFAULTS = frozenset({"noqueue", "pfifo_fast", "fq_codel", "mq", "noop"})
@@ -43,11 +43,11 @@ def parse_root(output: str) -> RootQdisc:
     raise HostError(f"no root qdisc in tc output: {output.strip()!r}")
 
 
-def _root(*, dev: str, netns_pid: int | None) -> RootQdisc:
+def _root(*, dev: str, netns_pid: NetnsRef) -> RootQdisc:
     return parse_root(run(in_netns(netns_pid, show_root_argv(dev=dev))).stdout)
 
 
-def root_qdisc(*, dev: str, netns_pid: int | None) -> str:
+def root_qdisc(*, dev: str, netns_pid: NetnsRef) -> str:
     """Kind of the current root qdisc of ``dev`` (``noqueue``, ``tbf``, ...)."""
     return _root(dev=dev, netns_pid=netns_pid).kind
 
@@ -89,7 +89,7 @@ def delete_argv(*, dev: str) -> list[str]:
     return ["tc", "qdisc", "del", "dev", dev, "root", "handle", HANDLE]
 
 
-def _install(*, dev: str, kind: str, argv: Sequence[str], netns_pid: int | None) -> None:
+def _install(*, dev: str, kind: str, argv: Sequence[str], netns_pid: NetnsRef) -> None:
     """Refuse foreign roots; swap our own root when its kind changes; else replace."""
     current = _root(dev=dev, netns_pid=netns_pid)
     if not current.ours and current.kind not in KERNEL_DEFAULTS:
@@ -108,7 +108,7 @@ def add_tbf(
     rate_bps: int,
     burst_bytes: int,
     latency_ms: float,
-    netns_pid: int | None,
+    netns_pid: NetnsRef,
 ) -> None:
     """Limit egress of ``dev`` to ``rate_bps`` bits/s (idempotent)."""
     argv = tbf_argv(dev=dev, rate_bps=rate_bps, burst_bytes=burst_bytes, latency_ms=latency_ms)
@@ -121,14 +121,14 @@ def add_netem(
     delay_ms: float = 0,
     jitter_ms: float = 0,
     loss_percent: float = 0,
-    netns_pid: int | None,
+    netns_pid: NetnsRef,
 ) -> None:
     """Delay/lose egress packets of ``dev`` (idempotent); HostError where netem is missing."""
     argv = netem_argv(dev=dev, delay_ms=delay_ms, jitter_ms=jitter_ms, loss_percent=loss_percent)
     _install(dev=dev, kind="netem", argv=argv, netns_pid=netns_pid)
 
 
-def remove_ours(*, dev: str, netns_pid: int | None) -> bool:
+def remove_ours(*, dev: str, netns_pid: NetnsRef) -> bool:
     """Delete the root qdisc if (and only if) it is ours; False when nothing was ours."""
     if not _root(dev=dev, netns_pid=netns_pid).ours:
         return False
@@ -136,7 +136,7 @@ def remove_ours(*, dev: str, netns_pid: int | None) -> bool:
     return True
 
 
-def _ip_json(argv: list[str], *, netns_pid: int | None) -> list[dict[str, object]]:
+def _ip_json(argv: list[str], *, netns_pid: NetnsRef) -> list[dict[str, object]]:
     out = run(in_netns(netns_pid, argv)).stdout.strip()
     try:
         return list(json.loads(out or "[]"))
@@ -144,7 +144,7 @@ def _ip_json(argv: list[str], *, netns_pid: int | None) -> list[dict[str, object
         raise HostError(f"unparseable output of {' '.join(argv)}: {out[:200]!r}") from exc
 
 
-def default_route_dev(netns_pid: int | None) -> str:
+def default_route_dev(netns_pid: NetnsRef) -> str:
     """Device of the IPv4 default route, else the namespace's only non-loopback device."""
     routes = _ip_json(["ip", "-j", "route", "show", "default"], netns_pid=netns_pid)
     for route in routes:

@@ -326,7 +326,7 @@ def _wait_until_up(
         raw = _read_state(home)
         if raw is not None and raw.get("supervisor_pid") == process.pid:
             state = _build_state(raw, home=home)
-            if state.healthy:
+            if state.healthy and state.agents_healthy:  # a lab without its agents is not up
                 return state
         time.sleep(0.1)
     raise LabError(f"lab {lab_id!r} not healthy after {timeout_s}s:\n{_log_tail(home)}")

@@ -55,14 +55,15 @@ class Lab:
         )
 
 
-def _start(home: Path, variant: str) -> Iterator[Lab]:
-    lab_id = f"e2e-{variant}-{os.getpid()}"
+def _start(home: Path, variant: str, isolation: str = "process") -> Iterator[Lab]:
+    lab_id = f"e2e-{variant[:4]}-{isolation[:2]}-{os.getpid()}"
     state = lab_up(
         chaos_home=home,
         lab_id=lab_id,
         variant=variant,
         base_port=free_base_port(),
         restart_delay_s=2.0,
+        isolation=isolation,
     )
     try:
         yield Lab(state=state, home=home, db=f"sqlite:///{home / 'runs.db'}")
@@ -78,3 +79,20 @@ def resilient_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 @pytest.fixture(scope="session")
 def fragile_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     yield from _start(tmp_path_factory.mktemp("fragile"), "fragile")
+
+
+def _needs_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the netns lab needs root")
+
+
+@pytest.fixture(scope="session")
+def netns_resilient_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    _needs_root()
+    yield from _start(tmp_path_factory.mktemp("ns-resilient"), "resilient", "netns")
+
+
+@pytest.fixture(scope="session")
+def netns_fragile_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    _needs_root()
+    yield from _start(tmp_path_factory.mktemp("ns-fragile"), "fragile", "netns")

@@ -25,6 +25,23 @@ def test_passes_on_the_resilient_lab(resilient_lab: Lab, experiment):
 
 
 @pytest.mark.parametrize("experiment", LAB_EXPERIMENTS, ids=lambda p: p.stem)
+def test_passes_on_the_resilient_netns_lab_through_agents(netns_resilient_lab: Lab, experiment):
+    """The same experiment, now with real kernel faults applied by each node's agent."""
+    lab = netns_resilient_lab
+    result = lab.chaos("run", str(experiment), "--lab", lab.state.lab_id)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASSED (exit 0)" in result.stdout
+
+
+@pytest.mark.parametrize("experiment", LAB_EXPERIMENTS, ids=lambda p: p.stem)
+def test_fails_on_the_fragile_netns_lab_through_agents(netns_fragile_lab: Lab, experiment):
+    lab = netns_fragile_lab
+    result = lab.chaos("run", str(experiment), "--lab", lab.state.lab_id)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED (exit 1)" in result.stdout
+
+
+@pytest.mark.parametrize("experiment", LAB_EXPERIMENTS, ids=lambda p: p.stem)
 def test_fails_on_the_fragile_lab(fragile_lab: Lab, experiment):
     result = fragile_lab.chaos("run", str(experiment), "--lab", fragile_lab.state.lab_id)
     assert result.returncode == 1, result.stdout + result.stderr

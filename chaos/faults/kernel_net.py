@@ -1,0 +1,187 @@
+"""Shared pieces of network faults applied with the kernel (iptables, tc) in the
+target's network namespace, as a node agent does.
+
+Peers come from other targets of the experiment (their node IPs) and from
+explicit CIDRs/ports. Loopback and the agent's own control port are always
+exempt, so a "partition everything" can never cut the agent off from the
+controller that must revert it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import field_validator
+
+from chaos.errors import FaultError, HostError, RevertError
+from chaos.faults.base import FaultRequest, HostContext, Undo
+from chaos.host import iptables
+from chaos.host.run import NetnsRef, netns_ref
+from chaos.targets.base import Target
+
+ALL_IPV4 = "0.0.0.0/0"
+
+
+class PeerFilters:
+    """Mixin for params: explicit ``cidrs`` and ``ports`` besides peer targets."""
+
+    @field_validator("cidrs", check_fields=False)
+    @classmethod
+    def _valid_cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            try:
+                network = ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"invalid CIDR {cidr!r}") from exc
+            if network.version != 4:
+                raise ValueError(f"only IPv4 is supported, got {cidr!r}")
+        return value
+
+    @field_validator("ports", check_fields=False)
+    @classmethod
+    def _valid_ports(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        for port in value:
+            if not 0 < port < 65536:
+                raise ValueError(f"port {port} is out of range 1-65535")
+        return value
+
+
+def require_netns(fault: str, request: FaultRequest, host: HostContext) -> NetnsRef:
+    """The target's network namespace; kernel network faults need a process target and root."""
+    target = request.target
+    if target.pid is None:
+        raise FaultError(f"{fault} needs a process target", target=target.display, node=host.node)
+    if host.capabilities and not host.can("root"):
+        raise FaultError(f"{fault} needs root on node {host.node}", node=host.node)
+    try:
+        return netns_ref(target.pid)
+    except HostError as exc:
+        raise FaultError(f"{fault}: {exc.message}", target=target.display, node=host.node) from exc
+
+
+def peer_cidrs(
+    fault: str, peers: Iterable[Target], cidrs: Sequence[str], host: HostContext
+) -> list[str]:
+    """CIDRs of the peer targets (their node IPs) and the explicit ones."""
+    found: list[str] = []
+    for peer in peers:
+        ip = peer.attributes.get("ip")
+        if not ip:
+            raise FaultError(
+                f"{fault}: unknown peer {peer.display}: its IP address is not known",
+                node=host.node,
+            )
+        found.append(f"{ip}/32")
+    found.extend(str(ipaddress.ip_network(c, strict=False)) for c in cidrs)
+    return list(dict.fromkeys(found))
+
+
+def exemptions(host: HostContext) -> list[iptables.ChainRule]:
+    """RETURN rules first in our chain: loopback and the agent's control port pass."""
+    rules = [
+        iptables.ChainRule(("-s", "127.0.0.0/8", "-j", "RETURN")),
+        iptables.ChainRule(("-d", "127.0.0.0/8", "-j", "RETURN")),
+    ]
+    for port in host.control_ports:
+        rules.append(iptables.ChainRule(("-p", "tcp", "--dport", str(port), "-j", "RETURN")))
+        rules.append(iptables.ChainRule(("-p", "tcp", "--sport", str(port), "-j", "RETURN")))
+    return rules
+
+
+def chain_undo(
+    fault: str,
+    *,
+    request: FaultRequest,
+    netns: NetnsRef,
+    table: str,
+    hooks: Sequence[str],
+    rules: Sequence[iptables.ChainRule],
+    extra: dict[str, Any] | None = None,
+) -> Undo:
+    data = {
+        "netns": netns,
+        "chain": iptables.chain_name(request.fault_id),
+        "table": table,
+        "hooks": list(hooks),
+        "rules": [list(rule.spec) for rule in rules],
+        **(extra or {}),
+    }
+    return Undo(fault=fault, data=data, backend="iptables")
+
+
+def install(undo: Undo, host: HostContext, detail: str) -> Undo:
+    data = undo.data
+    try:
+        iptables.install_chain(
+            chain=data["chain"],
+            table=data["table"],
+            hooks=data["hooks"],
+            rules=[iptables.ChainRule(tuple(spec)) for spec in data["rules"]],
+            netns_pid=data["netns"],
+        )
+    except HostError as exc:
+        raise FaultError(f"{undo.fault}: {exc.message}", node=host.node) from exc
+    return Undo(fault=undo.fault, data=data, detail=detail, backend=undo.backend)
+
+
+def uninstall(undo: Undo, host: HostContext) -> None:
+    data = undo.data
+    if gone(data["netns"]):
+        return  # the namespace died with its last process, and our rules with it
+    try:
+        iptables.remove_chain(
+            chain=data["chain"], table=data["table"], hooks=data["hooks"], netns_pid=data["netns"]
+        )
+    except HostError as exc:
+        raise RevertError(f"{undo.fault}: {exc.message}", node=host.node) from exc
+
+
+def gone(netns: NetnsRef) -> bool:
+    """Whether a namespace referenced by PID no longer exists (paths are checked by nsenter)."""
+    if isinstance(netns, int):
+        try:
+            with open(f"/proc/{netns}/ns/net", "rb"):
+                return False
+        except OSError:
+            return True
+    return False
+
+
+def default_dev(fault: str, netns: NetnsRef, host: HostContext) -> str:
+    from chaos.host import tc
+
+    try:
+        return tc.default_route_dev(netns)
+    except HostError as exc:
+        raise FaultError(f"{fault}: {exc.message}", node=host.node) from exc
+
+
+def remove_qdisc(undo: Undo, host: HostContext) -> None:
+    """Delete our root qdisc (handle c4a0:) on the device, and nothing else."""
+    from chaos.host import tc
+
+    data = undo.data
+    if gone(data["netns"]):
+        return
+    try:
+        tc.remove_ours(dev=data["dev"], netns_pid=data["netns"])
+    except HostError as exc:
+        raise RevertError(f"{undo.fault}: {exc.message}", node=host.node) from exc
+
+
+def wants_netem(fault: str, backend: str, host: HostContext, *, per_peer: bool) -> bool:
+    """netem when forced, or on auto when the kernel has it and the fault is not per peer
+    (our netem qdisc covers all egress of the device; per-peer falls back)."""
+    if backend == "netem":
+        if per_peer:
+            raise FaultError(
+                f"{fault}: the netem backend acts on all egress traffic of the device; "
+                "drop the peer filters or use another backend",
+                node=host.node,
+            )
+        if host.capabilities and not host.can("netem"):
+            raise FaultError(f"{fault}: netem is not available on node {host.node}", node=host.node)
+        return True
+    return backend == "auto" and host.can("netem") and not per_peer
