@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import field_validator
 
 from chaos.errors import FaultError, HostError, RevertError
 from chaos.faults.base import FaultRequest, HostContext, Undo
-from chaos.host import iptables
-from chaos.host.run import NetnsRef, netns_ref
 from chaos.targets.base import Target
+
+if TYPE_CHECKING:  # the host modules are imported when a fault runs, not to validate a file
+    from chaos.host.iptables import ChainRule
+    from chaos.host.run import NetnsRef
 
 ALL_IPV4 = "0.0.0.0/0"
 
@@ -55,6 +57,8 @@ def require_netns(fault: str, request: FaultRequest, host: HostContext) -> Netns
         raise FaultError(f"{fault} needs a process target", target=target.display, node=host.node)
     if host.capabilities and not host.can("root"):
         raise FaultError(f"{fault} needs root on node {host.node}", node=host.node)
+    from chaos.host.run import netns_ref
+
     try:
         return netns_ref(target.pid)
     except HostError as exc:
@@ -78,8 +82,10 @@ def peer_cidrs(
     return list(dict.fromkeys(found))
 
 
-def exemptions(host: HostContext) -> list[iptables.ChainRule]:
+def exemptions(host: HostContext) -> list[ChainRule]:
     """RETURN rules first in our chain: loopback and the agent's control port pass."""
+    from chaos.host import iptables
+
     rules = [
         iptables.ChainRule(("-s", "127.0.0.0/8", "-j", "RETURN")),
         iptables.ChainRule(("-d", "127.0.0.0/8", "-j", "RETURN")),
@@ -97,9 +103,11 @@ def chain_undo(
     netns: NetnsRef,
     table: str,
     hooks: Sequence[str],
-    rules: Sequence[iptables.ChainRule],
+    rules: Sequence[ChainRule],
     extra: dict[str, Any] | None = None,
 ) -> Undo:
+    from chaos.host import iptables
+
     data = {
         "netns": netns,
         "chain": iptables.chain_name(request.fault_id),
@@ -112,6 +120,8 @@ def chain_undo(
 
 
 def install(undo: Undo, host: HostContext, detail: str) -> Undo:
+    from chaos.host import iptables
+
     data = undo.data
     try:
         iptables.install_chain(
@@ -127,6 +137,8 @@ def install(undo: Undo, host: HostContext, detail: str) -> Undo:
 
 
 def uninstall(undo: Undo, host: HostContext) -> None:
+    from chaos.host import iptables
+
     data = undo.data
     if gone(data["netns"]):
         return  # the namespace died with its last process, and our rules with it

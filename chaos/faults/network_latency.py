@@ -17,7 +17,6 @@ from pydantic import Field, model_validator
 from chaos.errors import FaultError, HostError, RevertError
 from chaos.faults import kernel_net, lab_links
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
-from chaos.host import iptables
 from chaos.spec.models import FaultParams, TargetKind
 from chaos.spec.units import Duration
 
@@ -54,6 +53,8 @@ class Params(kernel_net.PeerFilters, FaultParams):
 
 
 def prepare(request: FaultRequest, host: HostContext) -> Undo:
+    from chaos.host import iptables
+
     assert isinstance(request.params, Params)
     params = request.params
     peers = request.peers.get("to", ())

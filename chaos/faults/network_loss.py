@@ -14,7 +14,6 @@ from pydantic import Field
 from chaos.errors import FaultError, HostError
 from chaos.faults import kernel_net, lab_links
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
-from chaos.host import iptables
 from chaos.spec.models import FaultParams, TargetKind
 
 NAME = "network-loss"
@@ -41,6 +40,8 @@ class Params(kernel_net.PeerFilters, FaultParams):
 
 
 def prepare(request: FaultRequest, host: HostContext) -> Undo:
+    from chaos.host import iptables
+
     assert isinstance(request.params, Params)
     params = request.params
     if lab_links.is_lab_proxy(request.target):

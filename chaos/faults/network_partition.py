@@ -13,7 +13,6 @@ from pydantic import Field
 
 from chaos.faults import kernel_net, lab_links
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
-from chaos.host import iptables
 from chaos.spec.models import FaultParams, TargetKind
 
 NAME = "network-partition"
@@ -40,6 +39,8 @@ class Params(kernel_net.PeerFilters, FaultParams):
 
 
 def prepare(request: FaultRequest, host: HostContext) -> Undo:
+    from chaos.host import iptables
+
     assert isinstance(request.params, Params)
     params = request.params
     peers = request.peers.get("peers", ())

@@ -7,13 +7,15 @@ Threading model: all link state lives on one asyncio loop running in a backgroun
 thread. The control API (a ``ThreadingHTTPServer``) never touches that state directly;
 it hands each operation to the loop with ``run_coroutine_threadsafe``, so no locks are
 needed and a toxic change is seen atomically by every connection.
+
+This module is the data path (links, toxics applied to connections, delayed delivery);
+the control API's HTTP server and toxic parsing are in ``chaos.host.proxyapi``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import socket
 import struct
@@ -21,23 +23,35 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
-from urllib.parse import unquote
+
+# The toxic model and errors live with the API that parses them; importable from here too.
+from chaos.host.proxyapi import (
+    PARTITION_MODES,
+    ControlServer,
+    Toxic,
+    ToxicError,
+    UnknownLinkError,
+    parse_toxic,
+)
+
+__all__ = [
+    "CHUNK_BYTES",
+    "EXPIRY_SWEEP_S",
+    "LOOPBACK",
+    "PARTITION_MODES",
+    "LinkSpec",
+    "ProxyServer",
+    "Toxic",
+    "ToxicError",
+    "UnknownLinkError",
+    "parse_toxic",
+]
 
 LOOPBACK = "127.0.0.1"
 CHUNK_BYTES = 65536
 EXPIRY_SWEEP_S = 0.05  # how often TTLs are checked: bounds how late a toxic can outlive its TTL
-PARTITION_MODES = ("drop", "reject")
 T = TypeVar("T")
-
-
-class ToxicError(ValueError):
-    """A toxic definition is invalid (unknown type, negative delay, bad mode...)."""
-
-
-class UnknownLinkError(LookupError):
-    """No link with that name exists on this proxy."""
 
 
 @dataclass(frozen=True)
@@ -51,70 +65,6 @@ class LinkSpec:
     client: str
     server: str
     server_instance: str
-
-
-@dataclass(frozen=True)
-class Toxic:
-    """One active fault on a link. ``expires_at`` is on the ``time.monotonic()`` clock."""
-
-    id: str
-    type: str
-    delay_ms: float = 0.0
-    jitter_ms: float = 0.0
-    mode: str = ""
-    ttl_s: float | None = None
-    expires_at: float | None = None
-
-    def describe(self, *, now: float) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": self.id, "type": self.type, "ttl_s": self.ttl_s}
-        if self.type == "latency":
-            body |= {"delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms}
-        else:
-            body["mode"] = self.mode
-        body["expires_in_s"] = None if self.expires_at is None else max(0.0, self.expires_at - now)
-        return body
-
-
-def _non_negative(raw: dict[str, Any], key: str, default: float | None = None) -> float:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ToxicError(f"{key} must be a number, got {value!r}")
-    if value < 0:
-        raise ToxicError(f"{key} must not be negative, got {value}")
-    return float(value)
-
-
-def _latency_fields(raw: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "delay_ms": _non_negative(raw, "delay_ms"),
-        "jitter_ms": _non_negative(raw, "jitter_ms", 0),
-    }
-
-
-def _partition_fields(raw: dict[str, Any]) -> dict[str, Any]:
-    mode = raw.get("mode", "drop")
-    if mode not in PARTITION_MODES:
-        raise ToxicError(f"partition mode must be one of {PARTITION_MODES}, got {mode!r}")
-    return {"mode": mode}
-
-
-_TOXIC_FIELDS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "latency": _latency_fields,
-    "partition": _partition_fields,
-}
-
-
-def parse_toxic(*, toxic_id: str, raw: object, now: float) -> Toxic:
-    """Validate a toxic from the control API; raises ToxicError and changes nothing."""
-    if not isinstance(raw, dict):
-        raise ToxicError("a toxic must be a JSON object")
-    kind = raw.get("type")
-    fields_of = _TOXIC_FIELDS.get(kind) if isinstance(kind, str) else None
-    if fields_of is None:
-        raise ToxicError(f"unknown toxic type {kind!r}; expected one of {sorted(_TOXIC_FIELDS)}")
-    ttl = None if raw.get("ttl_s") is None else _non_negative(raw, "ttl_s")
-    expires_at = None if ttl is None else now + ttl
-    return Toxic(id=toxic_id, type=kind, ttl_s=ttl, expires_at=expires_at, **fields_of(raw))
 
 
 def _reset(writer: asyncio.StreamWriter | None) -> None:
@@ -164,17 +114,8 @@ class _Link:
                 connection.reset()
 
     def describe(self, *, now: float) -> dict[str, Any]:
-        spec = self.spec
-        return {
-            "name": spec.name,
-            "listen_port": spec.listen_port,
-            "upstream_host": spec.upstream_host,
-            "upstream_port": spec.upstream_port,
-            "client": spec.client,
-            "server": spec.server,
-            "server_instance": spec.server_instance,
-            "toxics": [toxic.describe(now=now) for toxic in self.toxics.values()],
-        }
+        # vars() of the frozen spec: every LinkSpec field, in declaration order.
+        return {**vars(self.spec), "toxics": [t.describe(now=now) for t in self.toxics.values()]}
 
 
 class _Connection:
@@ -266,7 +207,7 @@ class ProxyServer:
         self._links: dict[str, _Link] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._http: ThreadingHTTPServer | None = None
+        self._api: ControlServer | None = None
 
     @property
     def control_url(self) -> str:
@@ -279,20 +220,15 @@ class ProxyServer:
         self._thread.start()
         try:
             self._call(self._open_links())
-            self._http = ThreadingHTTPServer((self._host, self._control_port), _handler_for(self))
-            self._http.daemon_threads = True
+            self._api = ControlServer.start(self, host=self._host, port=self._control_port)
         except BaseException:
             self.stop()
             raise
-        threading.Thread(
-            target=self._http.serve_forever, args=(0.1,), name="tcpproxy-api", daemon=True
-        ).start()
 
     def stop(self) -> None:
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
+        if self._api is not None:
+            self._api.stop()
+            self._api = None
         if self._loop is None or self._thread is None:
             return
         with contextlib.suppress(Exception):
@@ -406,67 +342,3 @@ class ProxyServer:
                 if expired:
                     link.refresh()
             await asyncio.sleep(EXPIRY_SWEEP_S)
-
-
-def _handler_for(proxy: ProxyServer) -> type[BaseHTTPRequestHandler]:
-    """The control API: GET /health, GET /links, PUT|DELETE /links/{name}/toxics/{id},
-    DELETE /toxics. Path segments are URL-unquoted (link names contain "->")."""
-
-    class ControlHandler(BaseHTTPRequestHandler):
-        server_version = "chaos-tcpproxy/1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # the control API is polled often; access logs would drown the lab logs
-
-        def do_GET(self) -> None:
-            self._dispatch("GET")
-
-        def do_PUT(self) -> None:
-            self._dispatch("PUT")
-
-        def do_DELETE(self) -> None:
-            self._dispatch("DELETE")
-
-        def _dispatch(self, method: str) -> None:
-            parts = [unquote(p) for p in self.path.split("?")[0].strip("/").split("/")]
-            try:
-                status, body = 200, self._route(method, parts)
-            except UnknownLinkError as exc:
-                status, body = 404, {"error": str(exc)}
-            except (ToxicError, ValueError) as exc:
-                status, body = 400, {"error": str(exc)}
-            except LookupError:
-                status, body = 404, {"error": f"no route for {method} {self.path}"}
-            payload = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _route(self, method: str, parts: list[str]) -> Any:
-            if len(parts) == 4 and parts[0] == "links" and parts[2] == "toxics":
-                link, toxic_id = parts[1], parts[3]
-                if method == "PUT":
-                    proxy.put_toxic(link=link, toxic_id=toxic_id, raw=self._json_body())
-                    return {"applied": True}
-                if method == "DELETE":
-                    return {"removed": proxy.delete_toxic(link=link, toxic_id=toxic_id)}
-            simple: dict[tuple[str, str], Callable[[], Any]] = {
-                ("GET", "health"): lambda: {"ok": True},
-                ("GET", "links"): proxy.describe_links,
-                ("DELETE", "toxics"): lambda: {"removed": proxy.delete_all_toxics()},
-            }
-            handler = simple.get((method, "/".join(parts)))
-            if handler is None:
-                raise LookupError(self.path)
-            return handler()
-
-        def _json_body(self) -> object:
-            length = int(self.headers.get("Content-Length") or 0)
-            try:
-                return json.loads(self.rfile.read(length) or b"null")
-            except json.JSONDecodeError as exc:
-                raise ToxicError(f"body is not valid JSON: {exc}") from exc
-
-    return ControlHandler

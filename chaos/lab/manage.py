@@ -4,98 +4,52 @@ A lab lives in ``<chaos_home>/labs/<lab_id>/``: ``state.json`` (written by the
 supervisor once every service is healthy), ``supervisor.log`` and one log per service;
 a netns lab adds ``agent.token`` and ``nodes/<node>/{disk,journal}``.
 Nothing here prints; errors are ``LabError`` with the last lines of the log attached.
+The state file's model and reading are in ``chaos.lab.state`` (re-exported here).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import chaos
-from chaos.errors import HostError, LabError
-from chaos.host import procfs, proxyctl
-from chaos.host.proxyctl import LinkInfo
-from chaos.lab.supervisor import LOG_FILE, STATE_FILE, is_healthy
+from chaos.errors import LabError
+from chaos.host import procfs
+from chaos.lab.state import (
+    LOG_FILE,
+    STATE_FILE,
+    Isolation,
+    LabState,
+    NodeState,
+    ServiceState,
+    agent_is_healthy,
+    build_state,
+    read_state,
+)
+
+__all__ = [
+    "Isolation",
+    "LabState",
+    "NodeState",
+    "ServiceState",
+    "agent_is_healthy",
+    "is_lab_supervisor",
+    "lab_down",
+    "lab_home",
+    "lab_status",
+    "lab_up",
+    "supervisor_argv",
+]
 
 _LAB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _SUPERVISOR_MODULE = "chaos.lab.supervisor"
-
-
-class Isolation(StrEnum):
-    PROCESS = "process"  # loopback processes behind the TCP proxy, no root
-    NETNS = "netns"  # one network namespace per node, an agent on each (root)
-
-
-@dataclass(frozen=True)
-class ServiceState:
-    name: str
-    app: str
-    replica: int
-    port: int
-    pid: int
-    url: str
-    restarts: int
-    healthy: bool
-    node: str | None = None  # netns labs only
-    ip: str | None = None
-
-
-@dataclass(frozen=True)
-class NodeState:
-    """A node of a netns lab: its namespace, address, agent and disk."""
-
-    name: str
-    netns: str
-    ip: str
-    agent_url: str
-    disk: Path
-    agent_pid: int
-    agent_restarts: int
-    agent_healthy: bool
-
-
-@dataclass(frozen=True)
-class LabState:
-    lab_id: str
-    variant: str
-    supervisor_pid: int
-    control_url: str | None  # the proxy control API; None in a netns lab (no proxy)
-    restart_delay_s: float
-    started_at: float
-    home: Path
-    services: tuple[ServiceState, ...]
-    links: tuple[LinkInfo, ...]
-    control_healthy: bool
-    isolation: Isolation = Isolation.PROCESS
-    subnet: str | None = None
-    nodes: tuple[NodeState, ...] = ()
-
-    @property
-    def web_url(self) -> str:
-        """The lab's front door: where load and probes go."""
-        return next(s.url for s in self.services if s.app == "web")
-
-    @property
-    def healthy(self) -> bool:
-        """Every service answers /health (and the proxy, if any). Agents are reported per
-        node but not required: a lab is usable for process faults without them."""
-        proxy_ok = self.control_healthy or self.isolation is Isolation.NETNS
-        return proxy_ok and all(s.healthy for s in self.services)
-
-    @property
-    def agents_healthy(self) -> bool:
-        return all(node.agent_healthy for node in self.nodes)
 
 
 def lab_home(chaos_home: Path, lab_id: str) -> Path:
@@ -115,17 +69,9 @@ def is_lab_supervisor(pid: int, *, lab_id: str) -> bool:
     return _SUPERVISOR_MODULE in args and "--lab-id" in args and lab_id in args
 
 
-def _read_state(home: Path) -> dict[str, Any] | None:
-    try:
-        raw = json.loads((home / STATE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return raw if isinstance(raw, dict) else None
-
-
 def _live_state(home: Path, *, lab_id: str, remove_stale: bool) -> dict[str, Any] | None:
     """The state of a running lab, or None; a stale file (dead supervisor) may be removed."""
-    raw = _read_state(home)
+    raw = read_state(home)
     if raw is None:
         return None
     if is_lab_supervisor(int(raw.get("supervisor_pid", 0)), lab_id=lab_id):
@@ -155,68 +101,6 @@ def _log_tail(home: Path, *, lines: int = 15) -> str:
     except OSError:
         return "(no supervisor log)"
     return "\n".join(text.splitlines()[-lines:])
-
-
-def _links(raw: dict[str, Any]) -> tuple[tuple[LinkInfo, ...], bool]:
-    """The proxy links with their live toxics, and whether the proxy answered."""
-    try:
-        listed = proxyctl.list_links(raw["control_url"], timeout=1.0)
-        live, control_healthy = {link.name: link.toxics for link in listed}, True
-    except HostError:
-        live, control_healthy = {}, False
-    links = tuple(
-        LinkInfo(**{**link, "toxics": tuple(live.get(link["name"], ()))}) for link in raw["links"]
-    )
-    return links, control_healthy
-
-
-def _nodes(raw: dict[str, Any]) -> tuple[NodeState, ...]:
-    return tuple(
-        NodeState(
-            name=node["name"],
-            netns=node["netns"],
-            ip=node["ip"],
-            agent_url=node["agent_url"],
-            disk=Path(node["disk"]),
-            agent_pid=int(node.get("agent_pid", 0)),
-            agent_restarts=int(node.get("agent_restarts", 0)),
-            agent_healthy=agent_is_healthy(node["agent_url"]),
-        )
-        for node in raw.get("nodes", [])
-    )
-
-
-def agent_is_healthy(agent_url: str, *, timeout: float = 0.5) -> bool:
-    """``GET <agent>/healthz`` answers 200 "ok"."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(f"{agent_url}/healthz", timeout=timeout) as response:
-            return response.status == 200 and response.read().strip() == b"ok"
-    except OSError:
-        return False
-
-
-def _build_state(raw: dict[str, Any], *, home: Path) -> LabState:
-    isolation = Isolation(raw.get("isolation", Isolation.PROCESS))
-    if isolation is Isolation.PROCESS:
-        links, control_healthy = _links(raw)
-    else:
-        links, control_healthy = (), False
-    services = tuple(
-        ServiceState(**service, healthy=is_healthy(service["url"])) for service in raw["services"]
-    )
-    fields = ("lab_id", "variant", "supervisor_pid", "restart_delay_s", "started_at")
-    return LabState(
-        **{key: raw[key] for key in fields},
-        control_url=raw.get("control_url"),
-        home=home,
-        services=services,
-        links=links,
-        control_healthy=control_healthy,
-        isolation=isolation,
-        subnet=raw.get("subnet"),
-        nodes=_nodes(raw),
-    )
 
 
 def supervisor_argv(
@@ -260,6 +144,31 @@ def _child_env() -> dict[str, str]:
     }
 
 
+def _checked_isolation(*, variant: str, isolation: Isolation | str) -> Isolation:
+    if variant not in ("fragile", "resilient"):
+        raise LabError(f"unknown lab variant {variant!r}: use 'fragile' or 'resilient'")
+    try:
+        isolation = Isolation(isolation)
+    except ValueError:
+        raise LabError(f"unknown isolation {isolation!r}: use 'process' or 'netns'") from None
+    if isolation is Isolation.NETNS and os.geteuid() != 0:
+        raise LabError("a netns lab needs root (network namespaces, bridge, tmpfs mounts)")
+    return isolation
+
+
+def _start_supervisor(argv: list[str], *, home: Path) -> subprocess.Popen[bytes]:
+    with open(home / LOG_FILE, "ab") as log:
+        # A new session: the lab outlives this command and its terminal's Ctrl-C.
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=_child_env(),
+        )
+
+
 def lab_up(
     *,
     chaos_home: Path,
@@ -274,14 +183,7 @@ def lab_up(
 
     ``isolation="netns"`` (root only) puts each node in its own network namespace with
     its own agent and tmpfs disk; ``base_port`` is then unused (every node uses 8080)."""
-    if variant not in ("fragile", "resilient"):
-        raise LabError(f"unknown lab variant {variant!r}: use 'fragile' or 'resilient'")
-    try:
-        isolation = Isolation(isolation)
-    except ValueError:
-        raise LabError(f"unknown isolation {isolation!r}: use 'process' or 'netns'") from None
-    if isolation is Isolation.NETNS and os.geteuid() != 0:
-        raise LabError("a netns lab needs root (network namespaces, bridge, tmpfs mounts)")
+    isolation = _checked_isolation(variant=variant, isolation=isolation)
     home = lab_home(chaos_home, lab_id)
     home.mkdir(parents=True, exist_ok=True)
     if (running := _live_state(home, lab_id=lab_id, remove_stale=True)) is not None:
@@ -297,16 +199,7 @@ def lab_up(
         restart_delay_s=restart_delay_s,
         isolation=isolation,
     )
-    with open(home / LOG_FILE, "ab") as log:
-        # A new session: the lab outlives this command and its terminal's Ctrl-C.
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=_child_env(),
-        )
+    process = _start_supervisor(argv, home=home)
     try:
         return _wait_until_up(process, home=home, lab_id=lab_id, timeout_s=timeout_s)
     except LabError:
@@ -323,9 +216,9 @@ def _wait_until_up(
     while time.monotonic() < deadline:
         if (code := process.poll()) is not None:
             raise LabError(f"lab {lab_id!r} supervisor exited with code {code}:\n{_log_tail(home)}")
-        raw = _read_state(home)
+        raw = read_state(home)
         if raw is not None and raw.get("supervisor_pid") == process.pid:
-            state = _build_state(raw, home=home)
+            state = build_state(raw, home=home)
             if state.healthy and state.agents_healthy:  # a lab without its agents is not up
                 return state
         time.sleep(0.1)
@@ -373,4 +266,4 @@ def lab_status(*, chaos_home: Path, lab_id: str = "default") -> LabState | None:
     live toxics per link (process lab), or None."""
     home = lab_home(chaos_home, lab_id)
     raw = _live_state(home, lab_id=lab_id, remove_stale=False)
-    return None if raw is None else _build_state(raw, home=home)
+    return None if raw is None else build_state(raw, home=home)
