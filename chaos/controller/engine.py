@@ -12,24 +12,25 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from chaos.controller.events import EventBus, EventKind
 from chaos.controller.executor import Executor
 from chaos.controller.ledger import FaultLedger
+from chaos.controller.monitor import SteadyStateMonitor, sample_data
+from chaos.controller.preflight import describe_selection, preflight
 from chaos.controller.sampler import Sampler
 from chaos.controller.verdict import (
     AbortKind,
     NotSteady,
     RunResult,
-    checks_data,
     decide,
-    recovery_data,
+    verdict_data,
 )
-from chaos.errors import ChaosError, ProbeError
+from chaos.errors import ChaosError
 from chaos.faults.base import FaultType
-from chaos.plan.planner import Plan, PlannedStep, StepKind, make_plan
+from chaos.plan.planner import Plan, PlannedStep, StepKind
 from chaos.spec.models import Experiment
 from chaos.steady import hypothesis as hyp
 from chaos.steady.hypothesis import Observation, Phase
@@ -40,12 +41,10 @@ from chaos.targets.base import Scope, TargetBackend
 @dataclass
 class _RunState:
     phase: Phase = Phase.PREFLIGHT
-    observations: list[Observation] = field(default_factory=list)
     abort_kind: AbortKind | None = None
     abort_reason: str = ""
     error: ChaosError | None = None
     reverted_at: float = 0.0
-    checks: dict[Phase, hyp.PhaseCheck] = field(default_factory=dict)
     recovery: hyp.RecoveryCheck | None = None
 
 
@@ -72,13 +71,12 @@ class RunEngine:
         self._lock = threading.Lock()
         self._abort = threading.Event()
         steady = experiment.spec.steady_state
-        self._probe_names = [probe.name for probe in steady.probes]
+        self._monitor = SteadyStateMonitor(experiment)
         self._probe_timeout = max(probe.http.timeout for probe in steady.probes)
         self._ledger = FaultLedger(
             executor=executor,
             emit=lambda kind, message, data: self._emit(kind, message, data=data),
         )
-        self._stop_watch = hyp.StopConditionWatch(experiment.spec.stop_conditions)
         self._sampler = Sampler(
             probes=[build_probe(probe) for probe in steady.probes],
             interval=steady.interval,
@@ -125,7 +123,7 @@ class RunEngine:
 
     def _preflight(self) -> Plan:
         self._enter(Phase.PREFLIGHT)
-        plan = make_plan(
+        plan = preflight(
             self.experiment,
             catalog=self._catalog,
             backends=self._backends,
@@ -136,16 +134,9 @@ class RunEngine:
         selected = {name: [t.display for t in targets] for name, targets in plan.selected.items()}
         self._emit(
             EventKind.TARGETS_SELECTED,
-            _describe_selection(plan),
+            describe_selection(plan),
             data={"selected": selected, "candidates": dict(plan.candidates)},
         )
-        for probe in self.experiment.spec.steady_state.probes:
-            sample = build_probe(probe).check()
-            if sample.ok is False and sample.status is None:
-                raise ProbeError(
-                    f"probe {probe.name} unreachable in preflight: {sample.error}",
-                    experiment=self.experiment.metadata.name,
-                )
         self._leave(Phase.PREFLIGHT)
         return plan
 
@@ -155,7 +146,7 @@ class RunEngine:
         self._sampler.start()
         self._abort.wait(phases.baseline)
         self._wait_for_samples(Phase.BASELINE)
-        check = self._check(Phase.BASELINE)
+        check = self._monitor.check(Phase.BASELINE)
         self._leave(Phase.BASELINE, check=check)
         if self._abort.is_set():
             return False
@@ -176,7 +167,7 @@ class RunEngine:
             else:
                 self._run_fault_step(step)
         self._wait_for_samples(Phase.INJECT)
-        self._leave(Phase.INJECT, check=self._check(Phase.INJECT))
+        self._leave(Phase.INJECT, check=self._monitor.check(Phase.INJECT))
 
     def _run_fault_step(self, step: PlannedStep) -> None:
         ttl = self.experiment.spec.safety.lease_ttl
@@ -209,9 +200,7 @@ class RunEngine:
         state = self._state
         if state.error is not None or state.abort_kind is AbortKind.OPERATOR:
             return False
-        injected = state.phase is Phase.REVERT and any(
-            e.phase is Phase.INJECT for e in state.observations
-        )
+        injected = state.phase is Phase.REVERT and self._monitor.sampled(Phase.INJECT)
         return injected and self.experiment.spec.phases.recovery > 0
 
     def _recover(self) -> None:
@@ -219,13 +208,13 @@ class RunEngine:
         self._enter(Phase.RECOVERY)
         self._sampler.sample_now()
         deadline = time.monotonic() + phases.recovery
-        check = self._recovery_check()
+        check = self._monitor.recovery(reverted_at=self._state.reverted_at)
         while not check.recovered and time.monotonic() < deadline:
             if self._abort.wait(min(0.2, max(0.0, deadline - time.monotonic()))) and (
                 self._state.abort_kind is AbortKind.OPERATOR
             ):
                 break
-            check = self._recovery_check()
+            check = self._monitor.recovery(reverted_at=self._state.reverted_at)
         self._state.recovery = check
         self._emit(
             EventKind.RECOVERY,
@@ -242,26 +231,14 @@ class RunEngine:
 
     def _on_observation(self, observation: Observation) -> None:
         sample = observation.sample
-        with self._lock:
-            self._state.observations.append(observation)
+        tripped = self._monitor.record(observation)
         self._emit(
             EventKind.SAMPLE,
             sample.error or "ok",
             phase=observation.phase,
-            data={
-                "tick": observation.tick,
-                "probe": sample.probe,
-                "ok": sample.ok,
-                "latency_ms": sample.latency_ms,
-                "status": sample.status,
-                "error": sample.error,
-                "started_at": sample.started_at,
-            },
+            data=sample_data(observation),
         )
-        if observation.phase is not Phase.INJECT or self._abort.is_set():
-            return
-        tripped = self._stop_watch.observe(sample)
-        if tripped is not None:
+        if tripped is not None and not self._abort.is_set():
             reason = f"stop condition tripped: {hyp.describe(tripped)} ({sample.error})"
             self._emit(
                 EventKind.STOP_CONDITION,
@@ -271,33 +248,6 @@ class RunEngine:
             )
             self.request_abort(reason, AbortKind.STOP_CONDITION)
 
-    def _check(self, phase: Phase) -> hyp.PhaseCheck:
-        steady = self.experiment.spec.steady_state
-        tolerated = (
-            self.experiment.spec.phases.tolerate_during_fault if phase is Phase.INJECT else ()
-        )
-        with self._lock:
-            observations = list(self._state.observations)
-        check = hyp.check_phase(
-            observations,
-            phase=phase,
-            probes=self._probe_names,
-            min_pass_ratio=steady.min_pass_ratio,
-            tolerated=tolerated,
-        )
-        self._state.checks[phase] = check
-        return check
-
-    def _recovery_check(self) -> hyp.RecoveryCheck:
-        with self._lock:
-            observations = list(self._state.observations)
-        return hyp.check_recovery(
-            observations,
-            probes=self._probe_names,
-            needed=self.experiment.spec.phases.recovery_samples,
-            reverted_at=self._state.reverted_at,
-        )
-
     def _finish(self) -> RunResult:
         self._enter(Phase.VERDICT)
         state = self._state
@@ -305,22 +255,14 @@ class RunEngine:
             run_id=self.run_id,
             error=state.error,
             abort_reason=state.abort_reason if state.abort_kind else None,
-            checks=state.checks,
+            checks=self._monitor.checks,
             recovery=state.recovery,
             unreverted=self._ledger.unreverted,
         )
         self._emit(
             EventKind.VERDICT,
             "; ".join(result.reasons) or result.status.value,
-            data={
-                "status": result.status.value,
-                "exit_code": int(result.exit_code),
-                "reasons": list(result.reasons),
-                "time_to_recover_s": result.time_to_recover_s,
-                "unreverted": list(result.unreverted),
-                "checks": checks_data(state.checks),
-                "recovery": recovery_data(state.recovery),
-            },
+            data=verdict_data(result, checks=self._monitor.checks, recovery=state.recovery),
         )
         self._emit(
             EventKind.RUN_ENDED,
@@ -369,14 +311,6 @@ class RunEngine:
             "lab": self._scope.lab_id,
             "spec": self.experiment.model_dump(mode="json", by_alias=True),
         }
-
-
-def _describe_selection(plan: Plan) -> str:
-    parts = []
-    for name, targets in plan.selected.items():
-        shown = ", ".join(target.display for target in targets)
-        parts.append(f"{name}: {len(targets)} of {plan.candidates[name]} ({shown})")
-    return "; ".join(parts)
 
 
 def _describe_recovery(check: hyp.RecoveryCheck) -> str:

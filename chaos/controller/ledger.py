@@ -36,11 +36,11 @@ class FaultLedger:
             raise
         with self._lock:
             self._active.append(applied)
-        detail = applied.undo.detail
+        detail, backend = applied.undo.detail, applied.undo.backend
         self._emit(
             EventKind.FAULT_APPLIED,
-            f"{describe(fault)}: {detail}",
-            {**fault_data(fault), "detail": detail, "ttl_s": ttl_s},
+            f"{describe(fault)}: {detail}" + (f" [{backend}]" if backend else ""),
+            {**fault_data(fault), "detail": detail, "backend": backend, "ttl_s": ttl_s},
         )
         return applied
 

@@ -98,3 +98,21 @@ def recovery_data(recovery: RecoveryCheck | None) -> dict[str, Any] | None:
         "samples": recovery.ticks_observed,
         "reason": recovery.reason,
     }
+
+
+def verdict_data(
+    result: RunResult,
+    *,
+    checks: Mapping[Phase, PhaseCheck],
+    recovery: RecoveryCheck | None,
+) -> dict[str, Any]:
+    """The verdict as stored and reported: outcome, reasons, and the figures behind them."""
+    return {
+        "status": result.status.value,
+        "exit_code": int(result.exit_code),
+        "reasons": list(result.reasons),
+        "time_to_recover_s": result.time_to_recover_s,
+        "unreverted": list(result.unreverted),
+        "checks": checks_data(checks),
+        "recovery": recovery_data(recovery),
+    }

@@ -183,14 +183,17 @@ def test_renewing_keeps_the_fault(start_agent):
     assert [f["id"] for f in client.faults()] == ["f1"]
 
 
-def test_a_crashed_agent_reverts_its_journal_at_start(start_agent, proxy, tmp_path):
+def test_a_crashed_agent_reverts_its_journal_at_start_even_if_torn(start_agent, proxy, tmp_path):
     journal = tmp_path / "crash-journal"
     first = start_agent(journal)
     first.client().apply(latency_request(proxy, "f1", ttl_s=600))
     assert len(toxics(proxy)) == 1
     first.stop(revert=False)  # as if SIGKILLed: nothing reverted, the journal remains
     assert len(toxics(proxy)) == 1
+    with (journal / "journal.jsonl").open("ab") as torn:  # and it died mid-write
+        torn.write(b'\x00\x00garbage\n{"op": "prepared", "id": "f9", "undo": {"fau')
     second = start_agent(journal)
+    assert second.client().health()["journal_corrupt_lines"] == 2
     assert toxics(proxy) == []
     assert second.client().faults() == []
     _, metrics = raw(f"{second.url}/metrics")

@@ -334,6 +334,21 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+def test_an_unavailable_driver_is_a_clear_error_naming_fault_and_node(lab: Lab):
+    from chaos.errors import AgentError
+
+    before = snapshot(lab, "store", "none")
+    with pytest.raises(AgentError, match="network-latency: netem is not available on node store"):
+        apply(
+            lab,
+            node="store",
+            app="store",
+            fault="network-latency",
+            params={"delay": "100ms", "backend": "netem"},
+        )
+    assert snapshot(lab, "store", "none") == before
+
+
 def test_a_vanished_target_is_refused_with_nothing_applied(lab: Lab):
     from chaos.errors import AgentError
 
