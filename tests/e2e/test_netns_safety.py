@@ -144,3 +144,15 @@ def test_unauthenticated_requests_change_nothing(netns_resilient_lab: Lab):
             urllib.request.urlopen(request, timeout=5)
         assert refused.value.code in (401, 403)
     assert iptables.ruleset(store_netns(lab)) == before
+
+
+def test_the_token_never_reaches_logs_or_stored_runs(netns_resilient_lab: Lab):
+    lab = netns_resilient_lab
+    # runs of this lab (the tests above) are in its store; its agents have logged
+    token = (lab.home / "labs" / lab.state.lab_id / "agent.token").read_text().strip()
+    assert len(token) >= 32
+    scanned = 0
+    for path in [*lab.home.rglob("*.log"), *lab.home.glob("*.db*")]:
+        assert token.encode() not in path.read_bytes(), f"token found in {path}"
+        scanned += 1
+    assert scanned > 0
