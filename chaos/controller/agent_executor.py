@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from chaos.controller.agent_client import AgentClient, AgentCredentials
 from chaos.controller.executor import AppliedFault, Executor, request_for
-from chaos.errors import AgentError, FaultError, RevertError
+from chaos.errors import AgentError, AgentUnreachable, FaultError, RevertError
 from chaos.faults import wire
 from chaos.faults.base import Undo
 from chaos.plan.planner import PlannedFault
@@ -53,8 +53,19 @@ class AgentExecutor:
         try:
             answer = self.client(url).apply(wire.request_to_json(request, fault=fault.fault.name))
         except AgentError as exc:
+            message = exc.message
+            if isinstance(exc, AgentUnreachable):
+                # the request may have reached the agent and only the answer was lost: ask
+                # it to revert (idempotent by id); failing that, its lease expires unrenewed
+                try:
+                    self.client(url).revert(fault.fault_id)
+                except AgentError:
+                    message += (
+                        f"; if the agent applied it, it reverts it within "
+                        f"{self.lease_ttl_s:g}s (lease not renewed)"
+                    )
             raise FaultError(
-                exc.message, step=fault.step_path, target=fault.target_name, node=fault.target.node
+                message, step=fault.step_path, target=fault.target_name, node=fault.target.node
             ) from exc
         undo = Undo(
             fault=fault.fault.name,

@@ -57,13 +57,22 @@ class LocalExecutor:
                 node=target.node,
             )
         request = request_for(fault, ttl_s=ttl_s)
+        context = {"step": fault.step_path, "target": fault.target_name, "node": target.node}
         try:
             prepared = fault.fault.prepare(request, self._host)
-            undo = fault.fault.apply(request, prepared, self._host)
         except ChaosError as exc:
-            raise FaultError(
-                exc.message, step=fault.step_path, target=fault.target_name, node=target.node
-            ) from exc
+            raise FaultError(exc.message, **context) from exc
+        try:
+            undo = fault.fault.apply(request, prepared, self._host)
+        except Exception as exc:
+            # the apply may have got half-way (one link of two, a chain without its jump):
+            # take back whatever it did before reporting, as an agent does
+            message = exc.message if isinstance(exc, ChaosError) else repr(exc)
+            try:
+                fault.fault.revert(prepared, self._host)
+            except Exception as undo_exc:
+                message += f"; undoing the partial apply also failed: {undo_exc!r}"
+            raise FaultError(message, **context) from exc
         return AppliedFault(planned=fault, undo=undo, applied_at=time.time())
 
     def revert(self, applied: AppliedFault) -> None:

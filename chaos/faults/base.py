@@ -84,8 +84,8 @@ class FaultType:
     prepare: Prepare
     apply: Apply
     revert: Revert
-    reversible: bool
-    target_kinds: frozenset[TargetKind]
+    reversible: bool = True  # an irreversible fault (a kill) says so explicitly
+    target_kinds: frozenset[TargetKind] = frozenset({TargetKind.PROCESS})
 
 
 def nothing_to_revert(undo: Undo, host: HostContext) -> None:

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from chaos.errors import FaultError, HostError, RevertError
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
-from chaos.spec.models import FaultParams, TargetKind
+from chaos.spec.models import FaultParams
 from chaos.spec.sizes import Size
 
 NAME = "disk-fill"
@@ -128,6 +128,4 @@ FAULT = FaultType(
     prepare=prepare,
     apply=apply,
     revert=revert,
-    reversible=True,
-    target_kinds=frozenset({TargetKind.PROCESS}),
 )

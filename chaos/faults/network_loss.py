@@ -14,7 +14,7 @@ from pydantic import Field
 from chaos.errors import FaultError, HostError
 from chaos.faults import kernel_net, lab_links
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
-from chaos.spec.models import FaultParams, TargetKind
+from chaos.spec.models import FaultParams
 
 NAME = "network-loss"
 
@@ -109,6 +109,4 @@ FAULT = FaultType(
     prepare=prepare,
     apply=apply,
     revert=revert,
-    reversible=True,
-    target_kinds=frozenset({TargetKind.PROCESS}),
 )

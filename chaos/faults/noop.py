@@ -8,7 +8,7 @@ fan-out and abort latency measure the platform, not iptables.
 from __future__ import annotations
 
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
-from chaos.spec.models import FaultParams, TargetKind
+from chaos.spec.models import FaultParams
 
 NAME = "noop"
 
@@ -36,6 +36,4 @@ FAULT = FaultType(
     prepare=prepare,
     apply=apply,
     revert=revert,
-    reversible=True,
-    target_kinds=frozenset({TargetKind.PROCESS}),
 )

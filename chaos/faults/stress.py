@@ -14,7 +14,7 @@ from pydantic import Field
 
 from chaos.errors import FaultError, HostError, RevertError
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
-from chaos.spec.models import FaultParams, TargetKind
+from chaos.spec.models import FaultParams
 from chaos.spec.sizes import Size
 
 WORKER_TTL_S = 3600.0  # the workers' own bound; the agent's lease reverts much sooner
@@ -114,8 +114,6 @@ CPU_FAULT = FaultType(
     prepare=lambda request, host: _prepare("cpu-stress", request, host),
     apply=apply_cpu,
     revert=revert,
-    reversible=True,
-    target_kinds=frozenset({TargetKind.PROCESS}),
 )
 
 MEMORY_FAULT = FaultType(
@@ -125,6 +123,4 @@ MEMORY_FAULT = FaultType(
     prepare=prepare_memory,
     apply=apply_memory,
     revert=revert,
-    reversible=True,
-    target_kinds=frozenset({TargetKind.PROCESS}),
 )
