@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -37,6 +36,8 @@ def serve(
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
     """Serve the agent API; on SIGTERM revert every fault, then exit."""
+    import logging  # here, not at import: `chaos --help` and `chaos validate` never need it
+
     from chaos.agent.run import AgentConfig, TlsFiles, serve
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")

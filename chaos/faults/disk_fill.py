@@ -66,9 +66,12 @@ def prepare(request: FaultRequest, host: HostContext) -> Undo:
         ) from exc
     data = {
         "file": str(plan.fill_path),
-        "bytes": plan.size_bytes,
-        "note": plan.note,
         "host_file": _host_view(root, plan.fill_path),
+        "bytes": plan.size_bytes,
+        "total_bytes": plan.total_bytes,
+        "used_bytes": plan.used_bytes,
+        "target_percent": plan.target_percent,
+        "note": plan.note,
     }
     return Undo(fault=NAME, data=data, backend="file")
 
@@ -77,13 +80,10 @@ def _host_view(root: Path, fill_path: Path) -> str | None:
     """The same file as the agent sees it, when the target shares the agent's root: the
     revert can still find it after the target process (and its /proc entry) is gone."""
     try:
-        same = (
-            os.stat(root).st_ino == os.stat("/").st_ino
-            and os.stat(root).st_dev == os.stat("/").st_dev
-        )
+        theirs, ours = os.stat(root), os.stat("/")
     except OSError:
         return None
-    if not same:
+    if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
         return None
     return "/" + str(fill_path.relative_to(root))
 
@@ -92,21 +92,22 @@ def apply(request: FaultRequest, undo: Undo, host: HostContext) -> Undo:
     from chaos.host import diskfill
 
     assert isinstance(request.params, Params)
+    data = undo.data
+    plan = diskfill.FillPlan(  # exactly what prepare worked out and the journal holds
+        fill_path=Path(data["file"]),
+        size_bytes=data["bytes"],
+        total_bytes=data["total_bytes"],
+        used_bytes=data["used_bytes"],
+        target_percent=data["target_percent"],
+        note=data["note"],
+    )
     try:
-        plan = diskfill.fill_plan(
-            root=_root(request),
-            path=request.params.path,
-            percent=request.params.percent,
-            size_bytes=request.params.size,
-            allow_root_fs=request.params.allow_root_filesystem,
-            fault_id=request.fault_id,
-        )
         diskfill.fill(plan, fault_id=request.fault_id)
     except (HostError, ValueError) as exc:
         message = exc.message if isinstance(exc, HostError) else str(exc)
         raise FaultError(f"{NAME}: {message}", node=host.node) from exc
     detail = f"wrote {plan.size_bytes} bytes to {request.params.path}: {plan.note}"
-    return Undo(NAME, {**undo.data, "bytes": plan.size_bytes}, detail, undo.backend)
+    return Undo(NAME, data, detail, undo.backend)
 
 
 def revert(undo: Undo, host: HostContext) -> None:

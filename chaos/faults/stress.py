@@ -8,8 +8,6 @@ exit by themselves after a bound even if nobody reverts them.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
 
 from chaos.errors import FaultError, HostError, RevertError
@@ -36,7 +34,9 @@ def _prepare(name: str, request: FaultRequest, host: HostContext) -> Undo:
 
 def prepare_memory(request: FaultRequest, host: HostContext) -> Undo:
     assert isinstance(request.params, MemoryParams)
-    available = _mem_available()
+    from chaos.host import procfs
+
+    available = procfs.mem_available_bytes()
     if available is not None and request.params.size > available * MEMORY_HEADROOM:
         raise FaultError(
             f"memory-stress: {request.params.size >> 20} MiB is more than 90% of the "
@@ -44,16 +44,6 @@ def prepare_memory(request: FaultRequest, host: HostContext) -> Undo:
             node=host.node,
         )
     return _prepare("memory-stress", request, host)
-
-
-def _mem_available() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def _spawn(

@@ -97,3 +97,15 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def mem_available_bytes() -> int | None:
+    """``MemAvailable`` from /proc/meminfo: what the node can still give without swapping."""
+    try:
+        text = (PROC / "meminfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return None

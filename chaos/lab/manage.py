@@ -61,11 +61,7 @@ def lab_home(chaos_home: Path, lab_id: str) -> Path:
 def is_lab_supervisor(pid: int, *, lab_id: str) -> bool:
     """True only for a live process whose command line is our supervisor for this lab.
     A recycled pid or a zombie (empty cmdline) never matches, so we never signal it."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    args = [a.decode(errors="replace") for a in argv]
+    args = procfs.read_cmdline(pid)
     return _SUPERVISOR_MODULE in args and "--lab-id" in args and lab_id in args
 
 

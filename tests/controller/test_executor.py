@@ -33,15 +33,30 @@ def two_file_fault(directory: Path, *, fail_second: bool) -> FaultType:
         for name in undo.data["files"]:
             Path(name).unlink(missing_ok=True)
 
-    return FaultType(name="two-files", summary="", params=FaultParams, prepare=prepare,
-                     apply=apply, revert=revert)
+    return FaultType(
+        name="two-files",
+        summary="",
+        params=FaultParams,
+        prepare=prepare,
+        apply=apply,
+        revert=revert,
+    )
 
 
 def planned(fault: FaultType) -> PlannedFault:
     target = Target(kind=TargetKind.PROCESS, uid="u", display="thing", node="n1")
-    return PlannedFault(fault_id="f1", key="k", step_path="spec.method[0]", label="two",
-                        fault=fault, params=FaultParams(), target_name="thing", target=target,
-                        peers={}, duration=1.0)
+    return PlannedFault(
+        fault_id="f1",
+        key="k",
+        step_path="spec.method[0]",
+        label="two",
+        fault=fault,
+        params=FaultParams(),
+        target_name="thing",
+        target=target,
+        peers={},
+        duration=1.0,
+    )
 
 
 def test_a_failed_apply_is_undone_before_it_is_reported(tmp_path):

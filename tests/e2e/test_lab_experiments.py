@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from chaos.host import proxyctl
@@ -31,6 +33,8 @@ def test_passes_on_the_resilient_netns_lab_through_agents(netns_resilient_lab: L
     result = lab.chaos("run", str(experiment), "--lab", lab.state.lab_id)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASSED (exit 0)" in result.stdout
+    # applied by the node's agent with a kernel mechanism, and the run says which
+    assert re.search(r"applied .*\[(iptables|proxy|signal)\]", result.stdout), result.stdout
 
 
 @pytest.mark.parametrize("experiment", LAB_EXPERIMENTS, ids=lambda p: p.stem)
