@@ -13,6 +13,7 @@ process exit code the CLI maps it to (see ``docs/exit-codes.md``)::
     ├── FaultError                  applying or reverting a fault failed
     │   └── RevertError             a revert could not be confirmed
     ├── ProbeError                  a probe could not run at all
+    ├── LoadError                   Locust could not start, or died during the run
     ├── HostError                   a host command or control endpoint failed
     ├── AgentError                  an agent refused a request or could not be reached
     │   └── AgentUnreachable        no answer from the agent (network, TLS, timeout)
@@ -123,6 +124,10 @@ class RevertError(FaultError):
 
 class ProbeError(ChaosError):
     """A probe is misconfigured or could not run at all."""
+
+
+class LoadError(ChaosError):
+    """The load generator (Locust) could not start, or stopped before the run ended."""
 
 
 class HostError(ChaosError):

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     Tag,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -122,13 +123,167 @@ class HttpProbeSpec(Model):
         return [value] if isinstance(value, dict) else value
 
 
+class CommandProbeSpec(Model):
+    argv: tuple[str, ...] = Field(
+        min_length=1, description="Program and arguments, run without a shell."
+    )
+    exit_code: tuple[int, ...] = Field(default=(0,), description="Accepted exit codes")
+    stdout: BodyMatch | None = Field(default=None, description="What standard output must hold")
+    timeout: Duration = Field(default=5.0, gt=0)
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment variables for the command."
+    )
+
+    @field_validator("exit_code", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, int) else value
+
+
 class ProbeSpec(Model):
+    """A pass/fail check of the system: exactly one of ``http`` or ``command``."""
+
     name: str = Field(pattern=NAME_PATTERN)
-    http: HttpProbeSpec
+    http: HttpProbeSpec | None = None
+    command: CommandProbeSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ProbeSpec:
+        if (self.http is None) == (self.command is None):
+            raise ValueError("a probe needs exactly one of: http, command")
+        return self
+
+    @property
+    def timeout(self) -> float:
+        spec = self.http or self.command
+        assert spec is not None
+        return spec.timeout
+
+
+class LoadMetric(StrEnum):
+    """SLIs computed by the platform from every request Locust makes, per second."""
+
+    THROUGHPUT = "throughput_rps"
+    ERROR_RATIO = "error_ratio"
+    LATENCY_P50 = "latency_p50_ms"
+    LATENCY_P90 = "latency_p90_ms"
+    LATENCY_P95 = "latency_p95_ms"
+    LATENCY_P99 = "latency_p99_ms"
+    LATENCY_MAX = "latency_max_ms"
+
+
+class PrometheusSpec(Model):
+    url: str = Field(pattern=URL_PATTERN, description="Base URL of the Prometheus server")
+    query: str = Field(
+        min_length=1, description="PromQL instant query returning one series or a scalar."
+    )
+    timeout: Duration = Field(default=2.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class SliSpec(Model):
+    """A service-level indicator: a number per sample, judged against a threshold."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    metric: LoadMetric | None = Field(
+        default=None, description="A load SLI, computed from the experiment's Locust load."
+    )
+    prometheus: PrometheusSpec | None = None
+    threshold: ThresholdField = Field(description='What must hold, e.g. "< 300" or "<= 1%"')
+    window: Duration = Field(
+        default=1.0,
+        ge=1.0,
+        description="Each point is computed over this much of the phase (load: merged "
+        "histograms of whole seconds; prometheus: mean of the samples).",
+    )
+    for_: Duration = Field(
+        default=0.0,
+        alias="for",
+        ge=0,
+        description="How long the threshold must stay breached to violate the hypothesis.",
+    )
+    during_fault: ThresholdField | None = Field(
+        default=None, description="A looser threshold while faults are active."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SliSpec:
+        if (self.metric is None) == (self.prometheus is None):
+            raise ValueError("an SLI needs exactly one source: metric (load) or prometheus")
+        return self
+
+
+class HttpTaskMethod(StrEnum):
+    GET = "GET"
+    HEAD = "HEAD"
+    POST = "POST"
+    PUT = "PUT"
+    PATCH = "PATCH"
+    DELETE = "DELETE"
+
+
+class LoadTask(Model):
+    """One HTTP request of the built-in load, picked in proportion to its weight."""
+
+    name: str | None = None
+    method: HttpTaskMethod = HttpTaskMethod.GET
+    path: str = Field(pattern=r"^/", description="Path on the load's host, e.g. /items?page=1")
+    weight: int = Field(default=1, ge=1)
+    status: tuple[int, ...] = Field(default=(200,), description="Statuses counted as success")
+    body: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, int) else value
+
+
+class LoadSpec(Model):
+    """Locust load that runs from the start of baseline to the end of recovery."""
+
+    host: str = Field(pattern=URL_PATTERN, description="Base URL the users request")
+    locustfile: str | None = Field(
+        default=None, description="Your locustfile, relative to the experiment file."
+    )
+    tasks: tuple[LoadTask, ...] = Field(
+        default=(), description="Built-in HTTP tasks, instead of a locustfile."
+    )
+    users: int = Field(default=10, ge=1)
+    spawn_rate: float | None = Field(
+        default=None, gt=0, description="Users started per second (default: all at once)."
+    )
+    wait: Duration = Field(
+        default=0.0, ge=0, description="Built-in tasks: pause of each user between requests."
+    )
+    timeout: Duration = Field(
+        default=10.0, gt=0, description="Built-in tasks: a request taking longer fails."
+    )
+    workers: int = Field(
+        default=0, ge=0, description="Local Locust workers under a Locust master (0: one process)."
+    )
+    remote_workers: int = Field(
+        default=0, ge=0, description="Workers started elsewhere that attach to the master."
+    )
+    master_bind: str = Field(
+        default="0.0.0.0:5557",
+        pattern=r"^[^\s:]+:\d{1,5}$",
+        description="Where the master listens for remote workers (host:port).",
+    )
+    ready_timeout: Duration = Field(
+        default=60.0, gt=0, description="How long to wait for every user (and worker) to start."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LoadSpec:
+        if (self.locustfile is None) == (not self.tasks):
+            raise ValueError("load needs exactly one of: locustfile, tasks")
+        return self
 
 
 class SteadyState(Model):
-    probes: tuple[ProbeSpec, ...] = Field(min_length=1)
+    probes: tuple[ProbeSpec, ...] = ()
+    slis: tuple[SliSpec, ...] = ()
     interval: Duration = Field(default=1.0, gt=0)
     min_pass_ratio: float = Field(
         default=1.0,
@@ -136,6 +291,12 @@ class SteadyState(Model):
         le=1,
         description="Share of a probe's samples that must pass in baseline and during faults.",
     )
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> SteadyState:
+        if not self.probes and not self.slis:
+            raise ValueError("the steady state needs at least one probe or SLI")
+        return self
 
 
 class Phases(Model):
@@ -145,7 +306,7 @@ class Phases(Model):
         default=3, ge=1, description="Consecutive passing samples that count as recovered."
     )
     tolerate_during_fault: tuple[str, ...] = Field(
-        default=(), description="Probes allowed to fail while faults are active."
+        default=(), description="Probes and SLIs exempt from judgement while faults are active."
     )
 
 
@@ -191,11 +352,34 @@ STEP_TAGS = frozenset({"FaultStep", "PauseStep", "ParallelStep"})
 
 
 class StopCondition(Model):
+    """Abort the run at once: a probe keeps failing, or an SLI crosses a line, for ``for``."""
+
     name: str | None = None
-    probe: str = Field(min_length=1)
-    for_: Duration = Field(
-        default=0.0, alias="for", ge=0, description="How long the probe must keep failing."
+    probe: str | None = Field(default=None, min_length=1)
+    sli: str | None = Field(default=None, min_length=1)
+    threshold: ThresholdField | None = Field(
+        default=None,
+        description='SLI only: the condition that trips, e.g. "> 0.2" '
+        "(default: the SLI's own threshold is breached).",
     )
+    window: Duration = Field(
+        default=1.0, ge=1.0, description="SLI only: each point covers this much of the run."
+    )
+    for_: Duration = Field(
+        default=0.0, alias="for", ge=0, description="How long the condition must hold."
+    )
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> StopCondition:
+        if (self.probe is None) == (self.sli is None):
+            raise ValueError("a stop condition needs exactly one of: probe, sli")
+        if self.probe is not None and self.threshold is not None:
+            raise ValueError("threshold applies to an sli stop condition, not a probe")
+        return self
+
+    @property
+    def subject(self) -> str:
+        return self.probe or self.sli or ""
 
 
 class Safety(Model):
@@ -212,6 +396,7 @@ class Safety(Model):
 class ExperimentSpec(Model):
     targets: dict[str, TargetSpec] = Field(min_length=1)
     steady_state: SteadyState
+    load: LoadSpec | None = None
     phases: Phases = Field(default_factory=Phases)
     method: tuple[Step, ...] = Field(min_length=1)
     stop_conditions: tuple[StopCondition, ...] = ()
