@@ -2,21 +2,25 @@
 
 - baseline and fault: each probe must pass in at least ``min_pass_ratio`` of its
   samples (probes listed in ``tolerateDuringFault`` are exempt during faults);
-- recovery: recovered at the first tick from which ``recovery_samples``
-  consecutive ticks pass for every probe; time-to-recover is measured from the
-  end of the revert to that tick;
+- recovery: recovered at the first moment from which the next ``recovery_samples``
+  samples of every probe *and SLI* pass; time-to-recover is measured from the
+  end of the revert to that moment (also per probe and per SLI);
 - stop conditions: a probe failing continuously for ``for`` trips the abort.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from chaos.spec.models import StopCondition
 from chaos.steady.probes import ProbeSample
+
+if TYPE_CHECKING:
+    from chaos.steady.slis import SliSummary
 
 
 class Phase(StrEnum):
@@ -57,6 +61,7 @@ class PhaseCheck:
     holds: bool
     probes: tuple[ProbeSummary, ...]
     reasons: tuple[str, ...]
+    slis: tuple[SliSummary, ...] = ()
 
 
 def check_phase(
@@ -97,12 +102,17 @@ def check_phase(
     )
 
 
+Series = Sequence[tuple[float, bool]]
+"""One signal (a probe or an SLI) in recovery: (moment, passed) per sample."""
+
+
 @dataclass(frozen=True)
 class RecoveryCheck:
     recovered: bool
     time_to_recover_s: float | None
     ticks_observed: int
     reason: str | None
+    signals: Mapping[str, float | None] = field(default_factory=dict)  # per probe/SLI
 
 
 def check_recovery(
@@ -111,30 +121,47 @@ def check_recovery(
     probes: Sequence[str],
     needed: int,
     reverted_at: float,
+    slis: Mapping[str, Series] | None = None,
 ) -> RecoveryCheck:
-    """First tick from which ``needed`` consecutive ticks pass for every probe."""
-    ticks: dict[int, list[ProbeSample]] = defaultdict(list)
+    """Recovered at the first moment from which every probe and SLI passes ``needed``
+    consecutive samples; time-to-recover runs from the end of the revert to it."""
+    series: dict[str, list[tuple[float, bool]]] = {name: [] for name in probes}
     for observation in observations:
-        if observation.phase is Phase.RECOVERY:
-            ticks[observation.tick].append(observation.sample)
-    ordered = [ticks[tick] for tick in sorted(ticks)]
-    wanted = set(probes)
-    streak_start: int | None = None
-    for index, samples in enumerate(ordered):
-        passing = {s.probe for s in samples if s.ok} >= wanted
-        if not passing:
-            streak_start = None
-            continue
-        if streak_start is None:
-            streak_start = index
-        if index - streak_start + 1 >= needed:
-            first = min(sample.started_at for sample in ordered[streak_start])
-            return RecoveryCheck(True, max(0.0, first - reverted_at), len(ordered), None)
+        sample = observation.sample
+        if observation.phase is Phase.RECOVERY and sample.probe in series:
+            series[sample.probe].append((sample.started_at, sample.ok))
+    series.update({name: list(points) for name, points in (slis or {}).items()})
+    observed = max((len(samples) for samples in series.values()), default=0)
+
+    def since_revert(moment: float | None) -> float | None:
+        return None if moment is None else max(0.0, moment - reverted_at)
+
+    signals = {name: since_revert(recovered_at({name: s}, needed)) for name, s in series.items()}
+    moment = recovered_at(series, needed)
+    if moment is not None:
+        return RecoveryCheck(True, since_revert(moment), observed, None, signals)
+    lagging = sorted(name for name, ttr in signals.items() if ttr is None)
     reason = (
         f"recovery: the hypothesis did not hold for {needed} consecutive samples "
-        f"within the recovery window ({len(ordered)} samples observed)"
+        f"within the recovery window (not recovered: {', '.join(lagging) or 'all at once'})"
     )
-    return RecoveryCheck(False, None, len(ordered), reason)
+    return RecoveryCheck(False, None, observed, reason, signals)
+
+
+def recovered_at(series: Mapping[str, Series], needed: int) -> float | None:
+    """The first moment from which each signal's next ``needed`` samples all pass."""
+    ordered = [sorted(samples) for samples in series.values()]
+    if not ordered:
+        return None
+    for moment in sorted({at for samples in ordered for at, _ in samples}):
+        if all(_passes_from(samples, moment, needed) for samples in ordered):
+            return moment
+    return None
+
+
+def _passes_from(samples: Series, moment: float, needed: int) -> bool:
+    following = [ok for at, ok in samples if at >= moment - 1e-9][:needed]
+    return len(following) == needed and all(following)
 
 
 class StopConditionWatch:
@@ -146,7 +173,7 @@ class StopConditionWatch:
 
     def observe(self, sample: ProbeSample) -> StopCondition | None:
         for index, condition in enumerate(self._conditions):
-            if condition.probe != sample.probe:
+            if condition.probe is None or condition.probe != sample.probe:
                 continue
             if sample.ok:
                 self._failing_since.pop(index, None)
@@ -158,5 +185,6 @@ class StopConditionWatch:
 
 
 def describe(condition: StopCondition) -> str:
+    """A probe stop condition in words (SLI ones: ``chaos.steady.slis.describe_condition``)."""
     label = condition.name or f"probe {condition.probe} failing"
     return f"{label} for {condition.for_:g}s" if condition.for_ else label

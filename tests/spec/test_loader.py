@@ -122,3 +122,89 @@ def test_missing_file_is_a_spec_error(tmp_path):
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.yaml")), ids=lambda p: p.name)
 def test_catalogue_experiments_are_valid(path):
     assert load_file(path, catalog=CATALOG).metadata.name == path.stem
+
+
+LOADED = GOOD.replace(
+    "  steadyState:\n",
+    """\
+  load:
+    host: "http://127.0.0.1:1"
+    users: 5
+    tasks:
+      - {path: /, weight: 3}
+      - {method: POST, path: /orders, status: [201, 202]}
+  steadyState:
+    slis:
+      - {name: p99, metric: latency_p99_ms, threshold: "< 300", window: 5s, duringFault: "< 2s"}
+      - {name: errors, metric: error_ratio, threshold: "< 1%", for: 2s}
+      - name: queue
+        prometheus: {url: "http://127.0.0.1:9090", query: "sum(queue_depth)"}
+        threshold: "< 100"
+""",
+).replace(
+    "    - {probe: home, for: 3s}",
+    "    - {probe: home, for: 3s}\n    - {sli: errors, threshold: '> 20%', for: 1s}",
+)
+
+
+def test_load_slis_and_sli_stop_conditions_are_typed():
+    spec = load(LOADED).spec
+    assert spec.load is not None and spec.load.tasks[1].status == (201, 202)
+    p99, errors, queue = spec.steady_state.slis
+    assert p99.window == 5.0 and p99.during_fault.value == 2000
+    assert errors.threshold.value == pytest.approx(0.01) and errors.for_ == 2.0
+    assert queue.prometheus.query == "sum(queue_depth)"
+    assert spec.stop_conditions[1].sli == "errors"
+    assert spec.stop_conditions[1].threshold.value == pytest.approx(0.2)
+
+
+def test_a_load_sli_without_load_is_refused_at_validation():
+    text = LOADED.replace("  load:\n", "  unused:\n")
+    found = issues(text)
+    assert any(
+        "spec.steadyState.slis[0].metric: metric 'latency_p99_ms' is computed from load" in i
+        for i in found
+    )
+
+
+def test_sli_and_probe_references_and_names_are_checked():
+    text = LOADED.replace("{sli: errors,", "{sli: error,").replace("name: queue", "name: home")
+    text = text.replace("metadata: {name: demo}", "metadata: {name: demo}") + (
+        "  phases: {tolerateDuringFault: [p99, nothing]}\n"
+    )
+    found = issues(text)
+    assert any("stopConditions[1].sli: no sli named 'error'" in i for i in found)
+    assert any("slis[2].name: 'home' is already the name of a probe" in i for i in found)
+    assert any("tolerateDuringFault[1]: no probe or SLI named 'nothing'" in i for i in found)
+
+
+def test_an_sli_needs_exactly_one_source_and_a_stop_condition_one_subject():
+    text = LOADED.replace(
+        'query: "sum(queue_depth)"}', 'query: "sum(queue_depth)"}\n        metric: error_ratio'
+    )
+    text = text.replace("{sli: errors, threshold", "{sli: errors, probe: home, threshold")
+    found = issues(text)
+    assert any("slis[2]: an SLI needs exactly one source" in i for i in found)
+    assert any("stopConditions[1]: a stop condition needs exactly one of" in i for i in found)
+
+
+def test_locustfile_must_exist_and_compile(tmp_path):
+    broken = tmp_path / "load.py"
+    broken.write_text("from locust import HttpUser\n\ndef oops(:\n")
+    text = LOADED.replace(
+        "    tasks:\n      - {path: /, weight: 3}\n", "    locustfile: load.py\n    tasks:\n"
+    )
+    text = text.replace("      - {method: POST, path: /orders, status: [201, 202]}\n", "")
+    text = text.replace("    tasks:\n", "")
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(text)
+    with pytest.raises(SpecError) as caught:
+        load_file(experiment, catalog=CATALOG)
+    found = [str(i) for i in caught.value.issues]
+    assert any(f"spec.load.locustfile: locustfile {broken}:3:" in i for i in found), found
+    broken.unlink()
+    with pytest.raises(SpecError) as caught:
+        load_file(experiment, catalog=CATALOG)
+    assert "cannot read locustfile" in str(caught.value.issues[0])
+    broken.write_text("from locust import HttpUser\n")
+    assert load_file(experiment, catalog=CATALOG).spec.load.locustfile == "load.py"
