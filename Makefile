@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CHAOS  := $(VENV)/bin/chaos
 STAMP  := $(VENV)/.installed-stamp
-DEMO_EXPERIMENT ?= experiments/lab-api-store-latency.yaml
+DEMO_EXPERIMENT ?= experiments/lab-store-outage-load.yaml
 DEMO_VARIANT    ?= resilient
 
 .PHONY: install demo test lint bench schema clean

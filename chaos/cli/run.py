@@ -32,6 +32,11 @@ def run(
     agent_cert: Path | None = typer.Option(None, "--agent-cert", help="Controller cert (mTLS)."),
     agent_key: Path | None = typer.Option(None, "--agent-key", help="Controller key (mTLS)."),
     agent_ca: Path | None = typer.Option(None, "--agent-ca", help="CA of agent certs (mTLS)."),
+    load_log: Path | None = typer.Option(
+        None,
+        "--load-log",
+        help="Also write every load request to DIR/requests-<pid>.jsonl (for audits).",
+    ),
 ) -> None:
     """Run an experiment: preflight, baseline, faults, revert, recovery, verdict.
 
@@ -91,6 +96,8 @@ def run(
         source=str(file),
         run_id=run_id,
         rng=random.Random(seed),
+        workdir=chaos_home() / "runs" / run_id,
+        load_log_dir=load_log,
     )
 
     def halt(signum: int, _frame: FrameType | None) -> None:

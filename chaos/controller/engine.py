@@ -8,17 +8,20 @@ handler or another thread: it only sets a flag the loop waits on.
 from __future__ import annotations
 
 import random
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from chaos.controller.events import EventBus, EventKind
 from chaos.controller.executor import Executor
 from chaos.controller.ledger import FaultLedger
-from chaos.controller.monitor import SteadyStateMonitor, sample_data
+from chaos.controller.load import RunLoad
+from chaos.controller.monitor import SteadyStateMonitor, Tripped, sample_data
 from chaos.controller.preflight import describe_selection, preflight
 from chaos.controller.sampler import Sampler
 from chaos.controller.verdict import (
@@ -33,8 +36,10 @@ from chaos.faults.base import FaultType
 from chaos.plan.planner import Plan, PlannedStep, StepKind
 from chaos.spec.models import Experiment
 from chaos.steady import hypothesis as hyp
+from chaos.steady import slis
 from chaos.steady.hypothesis import Observation, Phase
 from chaos.steady.probes import build_probe
+from chaos.steady.prometheus import PrometheusQuery
 from chaos.targets.base import Scope, TargetBackend
 
 
@@ -61,6 +66,8 @@ class RunEngine:
         source: str = "",
         run_id: str | None = None,
         rng: random.Random | None = None,
+        workdir: Path | None = None,
+        load_log_dir: Path | None = None,
     ) -> None:
         self.experiment = experiment
         self.run_id = run_id or uuid.uuid4().hex[:12]
@@ -72,13 +79,21 @@ class RunEngine:
         self._abort = threading.Event()
         steady = experiment.spec.steady_state
         self._monitor = SteadyStateMonitor(experiment)
-        self._probe_timeout = max(probe.http.timeout for probe in steady.probes)
+        self._slis_by_name = {sli.name: sli for sli in steady.slis}
+        checks: list[Any] = [build_probe(probe) for probe in steady.probes]
+        checks += [
+            PrometheusQuery(sli.name, sli.prometheus) for sli in steady.slis if sli.prometheus
+        ]
+        timeouts = [probe.timeout for probe in steady.probes]
+        timeouts += [sli.prometheus.timeout for sli in steady.slis if sli.prometheus]
+        self._probe_timeout = max(timeouts, default=0.0)
+        self._load = self._make_load(workdir, load_log_dir)
         self._ledger = FaultLedger(
             executor=executor,
             emit=lambda kind, message, data: self._emit(kind, message, data=data),
         )
         self._sampler = Sampler(
-            probes=[build_probe(probe) for probe in steady.probes],
+            probes=checks,
             interval=steady.interval,
             phase=lambda: self._state.phase,
             on_observation=self._on_observation,
@@ -117,6 +132,8 @@ class RunEngine:
                 self._recover()
         finally:
             self._sampler.stop()
+            if self._load is not None:
+                self._load.stop()
         return self._finish()
 
     # ------------------------------------------------------------ phases
@@ -137,6 +154,8 @@ class RunEngine:
             describe_selection(plan),
             data={"selected": selected, "candidates": dict(plan.candidates)},
         )
+        if self._load is not None:
+            self._load.start()  # the baseline starts once every user runs
         self._leave(Phase.PREFLIGHT)
         return plan
 
@@ -211,7 +230,7 @@ class RunEngine:
         check = self._monitor.recovery(reverted_at=self._state.reverted_at)
         while not check.recovered and time.monotonic() < deadline:
             if self._abort.wait(min(0.2, max(0.0, deadline - time.monotonic()))) and (
-                self._state.abort_kind is AbortKind.OPERATOR
+                self._state.abort_kind is AbortKind.OPERATOR or self._state.error is not None
             ):
                 break
             check = self._monitor.recovery(reverted_at=self._state.reverted_at)
@@ -232,25 +251,57 @@ class RunEngine:
     def _on_observation(self, observation: Observation) -> None:
         sample = observation.sample
         tripped = self._monitor.record(observation)
+        if tripped is not None:
+            self._trip(tripped)
         self._emit(
             EventKind.SAMPLE,
             sample.error or "ok",
             phase=observation.phase,
             data=sample_data(observation),
         )
-        if tripped is not None and not self._abort.is_set():
-            reason = f"stop condition tripped: {hyp.describe(tripped)} ({sample.error})"
-            self._emit(
-                EventKind.STOP_CONDITION,
-                reason,
-                phase=Phase.INJECT,
-                data={"probe": tripped.probe, "for_s": tripped.for_},
-            )
-            self.request_abort(reason, AbortKind.STOP_CONDITION)
+
+    def _trip(self, tripped: Tripped) -> None:
+        """A stop condition tripped: abort first (the run loop reverts at once), then tell."""
+        if self._abort.is_set():
+            return
+        point, sample = tripped.point, tripped.sample
+        if point is not None:
+            sli = self._slis_by_name[point.sli]
+            seen = slis.format_value(point.value, slis.source_of(sli))
+            at, value = point.at, point.value
+        else:
+            assert sample is not None
+            seen, at, value = sample.error or "failed", sample.started_at, None
+        reason = f"stop condition tripped: {tripped.description} ({seen})"
+        self.request_abort(reason, AbortKind.STOP_CONDITION)
+        condition = tripped.condition
+        self._emit(
+            EventKind.STOP_CONDITION,
+            reason,
+            phase=Phase.INJECT,
+            data={
+                "probe": condition.probe,
+                "sli": condition.sli,
+                "for_s": condition.for_,
+                "value": value,
+                "at": at,
+            },
+        )
+
+    def _fail(self, error: ChaosError) -> None:
+        """A failure outside the run loop (Locust died): record it and stop the run."""
+        with self._lock:
+            if self._state.error is not None:
+                return
+            self._state.error = error
+        self._abort.set()
+        self._emit(EventKind.ERROR, str(error), data={"error": type(error).__name__})
 
     def _finish(self) -> RunResult:
         self._enter(Phase.VERDICT)
         state = self._state
+        if Phase.INJECT in self._monitor.checks:  # judged again with every late sample in
+            self._monitor.check(Phase.INJECT)
         result = decide(
             run_id=self.run_id,
             error=state.error,
@@ -262,7 +313,12 @@ class RunEngine:
         self._emit(
             EventKind.VERDICT,
             "; ".join(result.reasons) or result.status.value,
-            data=verdict_data(result, checks=self._monitor.checks, recovery=state.recovery),
+            data=verdict_data(
+                result,
+                checks=self._monitor.checks,
+                recovery=state.recovery,
+                explanation=self._monitor.explain(state.recovery),
+            ),
         )
         self._emit(
             EventKind.RUN_ENDED,
@@ -275,9 +331,27 @@ class RunEngine:
 
     def _wait_for_samples(self, phase: Phase) -> None:
         self._sampler.drain(phase, timeout=self._probe_timeout + 1.0)
+        if self._load is not None and self._state.error is None:
+            self._monitor.wait_for_load(time.time(), timeout=2.5)
+
+    def _make_load(self, workdir: Path | None, raw_log_dir: Path | None) -> RunLoad | None:
+        if self.experiment.spec.load is None:
+            return None
+        source = Path(self._source) if self._source else Path("experiment.yaml")
+        return RunLoad(
+            self.experiment,
+            monitor=self._monitor,
+            emit=self._emit,
+            on_trip=self._trip,
+            on_failure=self._fail,
+            experiment_dir=source.parent,
+            workdir=workdir or Path(tempfile.mkdtemp(prefix=f"chaos-{self.run_id}-")),
+            raw_log_dir=raw_log_dir,
+        )
 
     def _enter(self, phase: Phase) -> None:
         self._state.phase = phase
+        self._monitor.enter(phase)
         self._emit(EventKind.PHASE_STARTED, phase.value)
 
     def _leave(

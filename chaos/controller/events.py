@@ -30,6 +30,10 @@ class EventKind(StrEnum):
     FAULT_REVERT_FAILED = "fault.revert_failed"
     LEASE_LOST = "fault.lease_lost"  # the agent no longer holds the fault (it reverted it)
     SAMPLE = "probe.sample"
+    LOAD_STARTED = "load.started"
+    LOAD_WINDOW = "load.window"  # one second of load, merged across Locust processes
+    LOAD_STOPPED = "load.stopped"
+    SLI_POINT = "sli.point"
     STOP_CONDITION = "stop.tripped"
     ABORT_REQUESTED = "run.abort_requested"
     RECOVERY = "recovery.measured"

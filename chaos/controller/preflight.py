@@ -1,7 +1,9 @@
 """Preflight: everything checked before anything is touched.
 
-Targets are resolved (modes, blast radius) and every probe must answer once.
-Any failure here is exit 4 with nothing injected.
+Targets are resolved (modes, blast radius), every probe must answer once and
+every Prometheus SLI must read a number once (a query nothing answers, or that
+returns no series, would judge the whole run on missing data). Any failure here
+is exit 4 with nothing injected.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from chaos.faults.base import FaultType
 from chaos.plan.planner import Plan, make_plan
 from chaos.spec.models import Experiment
 from chaos.steady.probes import build_probe
+from chaos.steady.prometheus import PrometheusQuery
 from chaos.targets.base import Scope, TargetBackend
 
 
@@ -34,6 +37,16 @@ def preflight(
         if not sample.ok and sample.status is None:
             raise ProbeError(
                 f"probe {probe.name} unreachable in preflight: {sample.error}",
+                experiment=experiment.metadata.name,
+            )
+    for sli in experiment.spec.steady_state.slis:
+        if sli.prometheus is None:
+            continue
+        sample = PrometheusQuery(sli.name, sli.prometheus).check()
+        if not sample.ok:
+            raise ProbeError(
+                f"SLI {sli.name}: Prometheus at {sli.prometheus.url} gave no number "
+                f"in preflight: {sample.error}",
                 experiment=experiment.metadata.name,
             )
     return plan

@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from chaos.steady.hypothesis import Observation, Phase
-from chaos.steady.probes import HttpProbe, ProbeSample
+from chaos.steady.probes import Probe, ProbeSample
 
 
 class Sampler:
     def __init__(
         self,
         *,
-        probes: Sequence[HttpProbe],
+        probes: Sequence[Probe],  # probes and Prometheus SLI queries alike
         interval: float,
         phase: Callable[[], Phase],
         on_observation: Callable[[Observation], None],

@@ -73,6 +73,17 @@ def checks_data(checks: Mapping[Phase, PhaseCheck]) -> dict[str, Any]:
         phase.value: {
             "holds": check.holds,
             "reasons": list(check.reasons),
+            "slis": [
+                {
+                    "sli": s.sli,
+                    "points": s.points,
+                    "threshold": s.threshold,
+                    "worst": s.worst,
+                    "longest_breach_s": s.longest_breach_s,
+                    "holds": s.holds,
+                }
+                for s in check.slis
+            ],
             "probes": [
                 {
                     "probe": p.probe,
@@ -97,6 +108,7 @@ def recovery_data(recovery: RecoveryCheck | None) -> dict[str, Any] | None:
         "time_to_recover_s": recovery.time_to_recover_s,
         "samples": recovery.ticks_observed,
         "reason": recovery.reason,
+        "signals": dict(recovery.signals),
     }
 
 
@@ -105,8 +117,10 @@ def verdict_data(
     *,
     checks: Mapping[Phase, PhaseCheck],
     recovery: RecoveryCheck | None,
+    explanation: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The verdict as stored and reported: outcome, reasons, and the figures behind them."""
+    """The verdict as stored and reported: outcome, reasons, the figures behind them, and
+    one explanation row per SLI and probe (baseline, worst during fault, recovery)."""
     return {
         "status": result.status.value,
         "exit_code": int(result.exit_code),
@@ -115,4 +129,5 @@ def verdict_data(
         "unreverted": list(result.unreverted),
         "checks": checks_data(checks),
         "recovery": recovery_data(recovery),
+        "explanation": [dict(row) for row in explanation],
     }

@@ -6,11 +6,15 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from chaos.controller.events import Event, EventKind, RunStatus
+from chaos.load.stats import LoadWindow, load_metric
+from chaos.spec.models import LoadMetric
+from chaos.steady.slis import format_value
 from chaos.store.repository import RunDetail, RunRecord
 
 STATUS_STYLE = {
@@ -41,8 +45,18 @@ def live_view(console: Console, *, verbose: bool = False) -> Callable[[Event], N
     return show
 
 
-def _line(event: Event, *, verbose: bool) -> Text | None:
+def _line(event: Event, *, verbose: bool) -> Text | None:  # noqa: PLR0911
     kind, data = event.kind, event.data
+    if kind is EventKind.LOAD_WINDOW:
+        return Text(f"  ~ load {event.message}", style="dim") if verbose else None
+    if kind is EventKind.SLI_POINT:
+        if data.get("ok") and not verbose:
+            return None
+        mark = Text("  ✓ ", style="green") if data.get("ok") else Text("  ✗ ", style="red")
+        value = format_sli(data.get("value"), data.get("source"))
+        return mark + Text(
+            f"SLI {data['sli']} = {value}" + (f" ({data['detail']})" if data.get("detail") else "")
+        )
     if kind is EventKind.SAMPLE:
         if data.get("ok") and not verbose:
             return None
@@ -53,6 +67,8 @@ def _line(event: Event, *, verbose: bool) -> Text | None:
         EventKind.RUN_STARTED: ("▶ ", "bold"),
         EventKind.PHASE_STARTED: ("● phase ", "bold cyan"),
         EventKind.TARGETS_SELECTED: ("  targets ", ""),
+        EventKind.LOAD_STARTED: ("  ~ ", ""),
+        EventKind.LOAD_STOPPED: ("  ~ ", "dim"),
         EventKind.FAULT_APPLIED: ("  ⚡ applied ", "yellow"),
         EventKind.FAULT_APPLY_FAILED: ("  ✗ apply failed ", "bold red"),
         EventKind.FAULT_REVERTED: ("  ↺ ", "green"),
@@ -73,7 +89,8 @@ def _line(event: Event, *, verbose: bool) -> Text | None:
 
 
 def verdict_panel(data: Mapping[str, Any]) -> RenderableType:
-    """The verdict: per phase and probe, what passed; then the outcome and its reasons."""
+    """The verdict: one row per SLI and probe (baseline, worst during the fault, recovery,
+    threshold, tolerance, result, time to recover); then the outcome and its reasons."""
     status = RunStatus(data["status"])
     summary = Text(f"{status.value.upper()} (exit {data['exit_code']})", style=STATUS_STYLE[status])
     ttr = data.get("time_to_recover_s")
@@ -81,9 +98,77 @@ def verdict_panel(data: Mapping[str, Any]) -> RenderableType:
         summary += Text(f" · time to recover {ttr:.1f}s")
     for reason in data.get("reasons") or ():
         summary += Text(f"\n  - {reason}")
+    rows = data.get("explanation") or []
+    if rows:
+        return Group(explanation_table(rows), summary)
     checks = data.get("checks") or {}
-    if not checks:
-        return summary
+    return Group(_probe_checks_table(checks, data.get("recovery")), summary) if checks else summary
+
+
+def explanation_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+    """Per SLI and probe: baseline, worst while faults were active, recovery, threshold
+    (and tolerance), time to recover, result. Fits an 80-column CI log."""
+    table = Table(
+        title="Verdict",
+        caption="worst: while faults were active · TTR: time to recover after the revert",
+        caption_justify="left",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        header_style="bold",
+    )
+    for column, justify in (
+        ("SLI/probe", "left"),
+        ("baseline", "right"),
+        ("worst", "right"),
+        ("recovery", "right"),
+        ("threshold", "left"),
+        ("TTR", "right"),
+        ("result", "left"),
+    ):
+        # numbers never wrap; the threshold column does (its tolerance goes below it)
+        wraps = column == "threshold"
+        table.add_column(
+            column, justify=justify, no_wrap=not wraps, min_width=12 if wraps else None
+        )  # type: ignore[arg-type]
+    for row in rows:
+        source = row.get("source")
+        name = row["name"]
+
+        def shown(value: Any, sli: bool = row["kind"] == "sli", source: Any = source) -> str:
+            return format_sli(value, source) if sli else (value or "-")
+
+        ttr = row.get("time_to_recover_s")
+        failed = row.get("failed_in") or []
+        result = (
+            Text("pass", style="green")
+            if row.get("passed")
+            else Text("FAIL " + ",".join(failed), style="bold red")
+        )
+        table.add_row(
+            name,
+            shown(row.get("baseline")),
+            shown(row.get("fault_worst")),
+            shown(row.get("recovery")),
+            _threshold_cell(row),
+            f"{ttr:.1f}s" if ttr is not None else "-",
+            result,
+        )
+    return table
+
+
+def _threshold_cell(row: Mapping[str, Any]) -> str:
+    tolerance = row.get("tolerance") or "-"
+    threshold = row.get("threshold") or ""
+    return threshold if tolerance == "-" else f"{threshold}\n{tolerance}"
+
+
+def format_sli(value: Any, source: Any = None) -> str:
+    return format_value(None if value is None else float(value), source)
+
+
+def _probe_checks_table(checks: Mapping[str, Any], recovery: Any) -> Table:
+    """Verdicts stored before SLIs existed: pass counts per phase and probe."""
     table = Table(show_header=True, header_style="bold", title="Verdict", title_justify="left")
     for column, justify in (
         ("phase", "left"),
@@ -106,7 +191,6 @@ def verdict_panel(data: Mapping[str, Any]) -> RenderableType:
                 f"{worst:.0f}ms" if worst is not None else "-",
                 probe["first_error"] or "",
             )
-    recovery = data.get("recovery")
     if recovery:
         ttr = recovery["time_to_recover_s"]
         table.add_row(
@@ -116,7 +200,7 @@ def verdict_panel(data: Mapping[str, Any]) -> RenderableType:
             "",
             recovery["reason"] or "",
         )
-    return Group(table, summary)
+    return table
 
 
 def runs_table(runs: Sequence[RunRecord], *, width: int = 120) -> Table:
@@ -162,7 +246,10 @@ def show_run(console: Console, detail: RunDetail) -> None:
     )
     console.print(f"source: {run.source or '-'}   lab: {run.lab or '-'}   host: {run.host}")
     console.print(timeline_table(detail))
-    console.print(samples_table(detail))
+    if detail.load:
+        console.print(load_table(detail))
+    if detail.samples:
+        console.print(samples_table(detail))
     if run.verdict is not None:
         console.print(verdict_panel(run.verdict))
     else:
@@ -181,6 +268,37 @@ def timeline_table(detail: RunDetail) -> Table:
         if event.kind in (EventKind.SAMPLE.value, EventKind.PHASE_ENDED.value):
             continue
         table.add_row(f"{event.at - start:.1f}s", event.phase or "", event.kind, event.message)
+    return table
+
+
+def load_table(detail: RunDetail) -> Table:
+    """The load per phase, merged exactly from the stored per-second histograms."""
+    table = Table(title="Load (every request, per phase)", title_justify="left")
+    for column in ("phase", "seconds", "requests", "errors", "req/s", "p50", "p99", "max"):
+        table.add_column(column, justify="left" if column == "phase" else "right")
+    by_phase: dict[str, list[LoadWindow]] = {}
+    for record in detail.load:
+        window = LoadWindow.from_json({**record.__dict__, "histogram": record.histogram})
+        by_phase.setdefault(record.phase, []).append(window)
+    for phase, windows in by_phase.items():
+        seconds = len(windows)
+
+        def figure(
+            metric: LoadMetric, windows: list[LoadWindow] = windows, seconds: int = seconds
+        ) -> str:
+            value = load_metric(windows, metric, seconds=seconds)
+            return format_value(value, metric.value)
+
+        table.add_row(
+            phase,
+            str(seconds),
+            str(sum(w.requests for w in windows)),
+            figure(LoadMetric.ERROR_RATIO),
+            figure(LoadMetric.THROUGHPUT),
+            figure(LoadMetric.LATENCY_P50),
+            figure(LoadMetric.LATENCY_P99),
+            figure(LoadMetric.LATENCY_MAX),
+        )
     return table
 
 

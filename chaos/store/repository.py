@@ -24,7 +24,7 @@ from sqlmodel import Session, SQLModel, col, create_engine, select
 from chaos.controller.events import Event, EventKind, RunStatus
 from chaos.errors import StoreError
 from chaos.host import procfs
-from chaos.store.tables import EventRow, RunRow, SampleRow
+from chaos.store.tables import EventRow, LoadWindowRow, RunRow, SampleRow, SliPointRow
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,34 @@ class SampleRecord:
 
 
 @dataclass(frozen=True)
+class LoadWindowRecord:
+    second: int
+    phase: str
+    requests: int
+    failures: int
+    users: int | None
+    metrics: dict[str, float | None]  # LoadMetric value → figure (None: no data)
+    histogram: dict[str, int]
+    errors: dict[str, int]
+
+
+@dataclass(frozen=True)
+class SliPointRecord:
+    sli: str
+    at: float
+    phase: str
+    value: float | None
+    ok: bool
+    detail: str | None
+
+
+@dataclass(frozen=True)
 class RunDetail:
     run: RunRecord
     events: tuple[EventRecord, ...]
     samples: tuple[SampleRecord, ...]
+    load: tuple[LoadWindowRecord, ...] = ()
+    sli_points: tuple[SliPointRecord, ...] = ()
 
 
 def sqlite_url(path: Path) -> str:
@@ -102,6 +126,8 @@ class RunStore:
         handlers: dict[EventKind, Callable[[Session, Event], None]] = {
             EventKind.RUN_STARTED: self._on_started,
             EventKind.SAMPLE: self._on_sample,
+            EventKind.LOAD_WINDOW: self._on_load_window,
+            EventKind.SLI_POINT: self._on_sli_point,
             EventKind.VERDICT: self._on_verdict,
         }
 
@@ -146,6 +172,47 @@ class RunStore:
                 latency_ms=float(data["latency_ms"]),
                 status=data.get("status"),
                 error=data.get("error"),
+            )
+        )
+
+    def _on_load_window(self, session: Session, event: Event) -> None:
+        """One row per second: a late part of a second arrives merged and replaces it."""
+        data = event.data
+        metrics = data.get("metrics", {})
+        earlier = session.exec(
+            select(LoadWindowRow).where(
+                LoadWindowRow.run_id == event.run_id, LoadWindowRow.second == int(data["second"])
+            )
+        ).first()
+        if earlier is not None:
+            session.delete(earlier)
+        session.add(
+            LoadWindowRow(
+                run_id=event.run_id,
+                second=int(data["second"]),
+                phase=event.phase.value if event.phase else "",
+                requests=int(data["requests"]),
+                failures=int(data["failures"]),
+                users=data.get("users"),
+                throughput_rps=float(metrics.get("throughput_rps") or 0.0),
+                **{name: metrics.get(name) for name in _LATENCY_COLUMNS},
+                error_ratio=metrics.get("error_ratio"),
+                histogram_json=json.dumps(data.get("histogram", {})),
+                errors_json=json.dumps(data.get("errors", {})),
+            )
+        )
+
+    def _on_sli_point(self, session: Session, event: Event) -> None:
+        data = event.data
+        session.add(
+            SliPointRow(
+                run_id=event.run_id,
+                sli=str(data["sli"]),
+                at=float(data["at"]),
+                phase=event.phase.value if event.phase else "",
+                value=data.get("value"),
+                ok=bool(data["ok"]),
+                detail=data.get("detail"),
             )
         )
 
@@ -210,7 +277,21 @@ class RunStore:
             samples = session.exec(
                 select(SampleRow).where(SampleRow.run_id == row.id).order_by(col(SampleRow.id))
             ).all()
+            load = session.exec(
+                select(LoadWindowRow)
+                .where(LoadWindowRow.run_id == row.id)
+                .order_by(col(LoadWindowRow.id))
+            ).all()
+            points = session.exec(
+                select(SliPointRow)
+                .where(SliPointRow.run_id == row.id)
+                .order_by(col(SliPointRow.id))
+            ).all()
             return RunDetail(
+                load=tuple(_load_record(w) for w in load),
+                sli_points=tuple(
+                    SliPointRecord(p.sli, p.at, p.phase, p.value, p.ok, p.detail) for p in points
+                ),
                 run=_run_record(row),
                 events=tuple(
                     EventRecord(e.at, e.kind, e.phase, e.message, json.loads(e.data_json))
@@ -239,6 +320,33 @@ def _still_running(row: RunRow) -> bool:
     if row.pid_start_time is None:
         return procfs.pid_alive(row.pid)
     return procfs.is_alive(procfs.ProcessIdentity(row.pid, row.pid_start_time))
+
+
+_LATENCY_COLUMNS = (
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+)
+
+
+def _load_record(row: LoadWindowRow) -> LoadWindowRecord:
+    metrics: dict[str, float | None] = {
+        "throughput_rps": row.throughput_rps,
+        "error_ratio": row.error_ratio,
+    }
+    metrics.update({name: getattr(row, name) for name in _LATENCY_COLUMNS})
+    return LoadWindowRecord(
+        second=row.second,
+        phase=row.phase,
+        requests=row.requests,
+        failures=row.failures,
+        users=row.users,
+        metrics=metrics,
+        histogram=json.loads(row.histogram_json),
+        errors=json.loads(row.errors_json),
+    )
 
 
 def _run_record(row: RunRow) -> RunRecord:

@@ -1,4 +1,4 @@
-"""SQLModel tables: runs, their events and their probe samples."""
+"""SQLModel tables: runs, their events, probe samples, load windows and SLI points."""
 
 from __future__ import annotations
 
@@ -50,3 +50,41 @@ class SampleRow(SQLModel, table=True):
     latency_ms: float
     status: int | None = None
     error: str | None = None
+
+
+class LoadWindowRow(SQLModel, table=True):
+    """One second of load, merged from every Locust process: counts, SLIs, the histogram."""
+
+    __tablename__ = "load_windows"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(index=True, foreign_key="runs.id")
+    second: int
+    phase: str
+    requests: int
+    failures: int
+    users: int | None = None
+    throughput_rps: float
+    error_ratio: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p90_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    latency_max_ms: float | None = None
+    histogram_json: str = "{}"  # latency bucket (µs, 3 significant digits) → count
+    errors_json: str = "{}"
+
+
+class SliPointRow(SQLModel, table=True):
+    """One point of an SLI as it was judged live (value None: no data)."""
+
+    __tablename__ = "sli_points"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(index=True, foreign_key="runs.id")
+    sli: str
+    at: float
+    phase: str
+    value: float | None = None
+    ok: bool
+    detail: str | None = None

@@ -69,6 +69,9 @@ def fetch_json(url: str, *, timeout: float | None) -> dict[str, Any]:
 class _Server(ThreadingHTTPServer):
     # Daemon threads: a request stuck on a hung upstream must not keep a dying process alive.
     daemon_threads = True
+    # socketserver's default backlog is 5: under load a burst of new connections overflows
+    # it and the kernel drops SYNs, which clients retry only after 1 s.
+    request_queue_size = 128
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves our own name (getfqdn): inside a lab namespace

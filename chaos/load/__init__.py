@@ -1,0 +1,8 @@
+"""Locust load for experiments, run as a subprocess that streams exact per-second SLI windows.
+
+The controller side (:mod:`chaos.load.process`, :mod:`chaos.load.stats`) never imports
+Locust: importing it monkey-patches the whole process with gevent. Only the modules that
+run inside the Locust subprocess (:mod:`chaos.load.main`, :mod:`chaos.load.plugin`,
+:mod:`chaos.load.builtin`) import locust and gevent. This file must stay free of imports:
+the subprocess imports it before gevent has patched anything.
+"""

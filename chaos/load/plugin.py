@@ -1,0 +1,488 @@
+"""Locust plugin that turns every request into exact per-second windows for the controller.
+
+Imported only inside the Locust subprocess (:mod:`chaos.load.main`), after gevent has
+patched the process. :func:`install` registers one ``init`` hook; from there each
+process plays its part:
+
+* **every process that runs users** (standalone or worker) records each request, success
+  or failure, into the :class:`~chaos.load.stats.LoadWindow` of the unix second in which
+  it *completed* (``floor(time.time())`` when Locust fires the request event).
+* **standalone** (Locust's LocalRunner): ~20 ms after each second boundary the closed
+  seconds are written to the controller's pipe.
+* **worker**: ~20 ms after each second boundary the closed seconds are sent to the master
+  with Locust's own custom messages (``chaos_windows``), not Locust's 3 s stats report.
+* **master**: merges the workers' windows per second and emits a second as soon as every
+  connected worker has closed it, or at most :data:`GRACE_S` after its end, so one slow
+  worker cannot hold back stop conditions.
+
+The pipe protocol (file descriptor ``$CHAOS_LOAD_FD``, inherited from the controller):
+one JSON object per line, written and flushed at once::
+
+    {"type": "window", "second": S, "requests": N, "failures": F,
+     "histogram": {"<bucket µs>": count, ...}, "errors": {"<message>": count, ...},
+     "users": U or null}
+    {"type": "ready", "users": N, "workers": W}       # spawning complete (W = 0 standalone)
+    {"type": "error", "message": "..."}               # Locust cannot carry on as asked
+
+Window lines come for every second from the one in which the plugin started (it may be
+partial, and ramp-up seconds come before ``ready``), in order, empty seconds included
+(``requests: 0``). **The same second can come more than once**: data a worker delivers
+after its second was emitted (past the grace, or from a worker whose clock lags) is
+sent as one more window line for that second, with ``users: null``. Consumers merge
+lines with the same second (:func:`~chaos.load.stats.merge_windows` does). On stop the
+partial current second is flushed too (best effort). Workers' clocks should be in sync
+(NTP): a window is keyed by the clock of the process that made the request.
+
+If ``$CHAOS_LOAD_RAW_LOG`` names a directory, every process that runs users also appends
+``[completion_time, response_time_ms, ok]`` per request to ``requests-<pid>.jsonl``
+there, so the windows can be audited against the raw requests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TextIO
+
+import gevent
+from locust.env import Environment
+from locust.event import Events
+from locust.exception import CatchResponseError
+from locust.rpc.protocol import Message
+from locust.runners import MasterRunner, Runner, WorkerRunner
+
+from chaos.load.stats import MAX_ERROR_KINDS, OTHER_ERRORS, LoadWindow, bucket_us, merge_windows
+
+FD_ENV = "CHAOS_LOAD_FD"
+RAW_LOG_ENV = "CHAOS_LOAD_RAW_LOG"
+MESSAGE_TYPE = "chaos_windows"
+CLOSE_DELAY_S = 0.02  # after a second boundary: lets requests stamped just before it land
+GRACE_S = 0.5  # the master waits at most this long after a second for slow workers
+MAX_MESSAGE_CHARS = 200
+
+logger = logging.getLogger(__name__)
+
+
+def install(events: Events) -> None:
+    """Hook the plugin into a Locust process (call once, before ``locust.main.main()``)."""
+    events.init.add_listener(_on_init)
+
+
+# ---------------------------------------------------------------- recording
+
+
+def error_message(exception: BaseException | str) -> str:
+    """A short, stable text for a failure: the message a user wrote, else type and text."""
+    if isinstance(exception, str | CatchResponseError):
+        text = str(exception)
+    else:
+        name = type(exception).__name__
+        text = f"{name}: {exception}" if str(exception) else name
+    return text[:MAX_MESSAGE_CHARS] or "unknown failure"
+
+
+class _OpenWindow:
+    """The requests of one second so far (mutable; frozen into a LoadWindow when closed)."""
+
+    __slots__ = ("errors", "failures", "histogram", "requests")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.failures = 0
+        self.histogram: dict[int, int] = {}
+        self.errors: dict[str, int] = {}
+
+    def add_error(self, message: str) -> None:
+        if message not in self.errors and len(self.errors) >= MAX_ERROR_KINDS:
+            message = OTHER_ERRORS
+        self.errors[message] = self.errors.get(message, 0) + 1
+
+    def freeze(self, second: int, users: int | None) -> LoadWindow:
+        return LoadWindow(second, self.requests, self.failures, self.histogram, self.errors, users)
+
+
+class RawLog:
+    """Per-request audit lines of this process (buffered; flushed once a second)."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._file: TextIO | None = open(  # noqa: SIM115 (open for the life of the process)
+            directory / f"requests-{os.getpid()}.jsonl", "a", encoding="utf-8"
+        )
+
+    def write(self, completed_at: float, response_time_ms: float, ok: bool) -> None:
+        if self._file is not None:
+            self._file.write(
+                f"[{completed_at!r}, {response_time_ms!r}, {'true' if ok else 'false'}]\n"
+            )
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class Recorder:
+    """Every request of this process, in the window of the second it completed in."""
+
+    def __init__(self, raw_log: RawLog | None) -> None:
+        self._open: dict[int, _OpenWindow] = {}
+        self._raw_log = raw_log
+
+    def on_request(
+        self, response_time: float | None = None, exception: Any = None, **_kwargs: Any
+    ) -> None:
+        """Locust ``request`` listener; on the hot path, so kept to a few dict operations."""
+        now = time.time()
+        second = int(now)
+        window = self._open.get(second)
+        if window is None:
+            window = self._open[second] = _OpenWindow()
+        window.requests += 1
+        bucket = bucket_us(response_time or 0.0)
+        window.histogram[bucket] = window.histogram.get(bucket, 0) + 1
+        if exception is not None:
+            window.failures += 1
+            window.add_error(error_message(exception))
+        if self._raw_log is not None:
+            self._raw_log.write(now, response_time or 0.0, exception is None)
+
+    def take(self, through: int) -> dict[int, _OpenWindow]:
+        """Remove and return the windows of every second up to ``through``."""
+        closed = {second: window for second, window in self._open.items() if second <= through}
+        for second in closed:
+            del self._open[second]
+        if self._raw_log is not None:
+            self._raw_log.flush()
+        return closed
+
+    def close(self) -> None:
+        if self._raw_log is not None:
+            self._raw_log.close()
+
+
+def _close_seconds(
+    recorder: Recorder, first: int, through: int, users: int | None
+) -> tuple[list[LoadWindow], list[LoadWindow]]:
+    """(every second first..through, empty ones included; windows of seconds before first).
+
+    Seconds before ``first`` were already closed: their windows are late data, sent
+    without a user count so that merging keeps the on-time one.
+    """
+    taken = recorder.take(through)
+    late = [taken[second].freeze(second, None) for second in sorted(taken) if second < first]
+    on_time = [
+        taken[second].freeze(second, users)
+        if second in taken
+        else LoadWindow(second, 0, 0, users=users)
+        for second in range(first, through + 1)
+    ]
+    return on_time, late
+
+
+# ---------------------------------------------------------------- output to the controller
+
+
+class PipeSink:
+    """JSON lines to the controller's pipe; each line written in full at once."""
+
+    def __init__(self, fd: int | None) -> None:
+        self._fd = fd
+
+    @classmethod
+    def from_env(cls) -> PipeSink:
+        value = os.environ.get(FD_ENV)
+        if value is None:
+            logger.warning("%s is not set: load windows are not streamed anywhere", FD_ENV)
+            return cls(None)
+        fd = int(value)
+        os.fstat(fd)  # fail at start-up, loudly, rather than at the first window
+        return cls(fd)
+
+    def send(self, line: dict[str, Any]) -> None:
+        if self._fd is None:
+            return
+        data = (json.dumps(line, separators=(",", ":")) + "\n").encode()
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+        except OSError as exc:  # the controller has gone: nobody is left to tell
+            logger.error("load windows pipe closed (%s); no more windows are sent", exc)
+            self._fd = None
+
+    def window(self, window: LoadWindow) -> None:
+        self.send({"type": "window", **window.to_json()})
+
+    def error(self, message: str) -> None:
+        logger.error("%s", message)
+        self.send({"type": "error", "message": message})
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _every_second(offsets: Iterable[float], callback: Callable[[float], None]) -> None:
+    """Greenlet body: call ``callback(now)`` at each offset after every second boundary."""
+    offsets = sorted(offsets)
+    while True:
+        now = time.time()
+        base = math.floor(now)
+        wake = next((base + o for o in offsets if base + o > now), base + 1 + offsets[0])
+        gevent.sleep(wake - now)
+        callback(time.time())
+
+
+def _guarded(
+    sink: PipeSink | None, what: str, step: Callable[[float], None]
+) -> Callable[[float], None]:
+    """A tick that reports its own crash instead of silently stopping the windows."""
+
+    def tick(now: float) -> None:
+        try:
+            step(now)
+        except Exception as exc:
+            logger.exception("chaos load plugin: %s failed", what)
+            if sink is not None:
+                sink.error(f"chaos load plugin: {what} failed: {error_message(exc)}")
+
+    return tick
+
+
+# ---------------------------------------------------------------- standalone
+
+
+class StandaloneStream:
+    """LocalRunner: close each second ~20 ms after it ends and write it to the pipe."""
+
+    def __init__(self, runner: Runner, recorder: Recorder, sink: PipeSink, start: float) -> None:
+        self._runner = runner
+        self._recorder = recorder
+        self._sink = sink
+        self._next = int(start)
+
+    def tick(self, now: float) -> None:
+        self._emit_through(int(now) - 1)
+
+    def finish(self, now: float) -> None:
+        """Flush everything, the current partial second included, and close the pipe."""
+        self._emit_through(int(now))
+        self._recorder.close()
+        self._sink.close()
+
+    def _emit_through(self, through: int) -> None:
+        on_time, late = _close_seconds(self._recorder, self._next, through, self._runner.user_count)
+        for window in [*late, *on_time]:
+            self._sink.window(window)
+        self._next = max(self._next, through + 1)
+
+
+# ---------------------------------------------------------------- worker
+
+
+class WorkerStream:
+    """Worker: send each closed second to the master ~20 ms after it ends."""
+
+    def __init__(self, runner: WorkerRunner, recorder: Recorder, start: float) -> None:
+        self._runner = runner
+        self._recorder = recorder
+        self._next = int(start)
+
+    def tick(self, now: float) -> None:
+        self._send_through(int(now) - 1)
+
+    def finish(self, now: float) -> None:
+        """Send everything left, the current partial second included (the worker is leaving)."""
+        self._send_through(int(now))
+
+    def _send_through(self, through: int) -> None:
+        on_time, late = _close_seconds(self._recorder, self._next, through, self._runner.user_count)
+        self._next = max(self._next, through + 1)
+        windows = [window.to_json() for window in [*late, *on_time]]
+        self._runner.send_message(MESSAGE_TYPE, {"closed_through": through, "windows": windows})
+
+
+# ---------------------------------------------------------------- master
+
+
+class MasterMerge:
+    """Master: merge the workers' windows per second; emit each second once complete.
+
+    A second is complete when every connected worker has closed it (their messages say
+    ``closed_through``), or :data:`GRACE_S` after its end, whichever comes first.
+    """
+
+    def __init__(self, runner: MasterRunner, sink: PipeSink, start: float) -> None:
+        self._runner = runner
+        self._sink = sink
+        self._next = int(start)
+        self._pending: dict[int, dict[str, LoadWindow]] = {}
+        self._closed_through: dict[str, int] = {}
+        self._expected_workers = 0  # set when spawning completes
+        self._stopping = False
+        self._lost_reported = False
+
+    def on_message(self, environment: Environment, msg: Message, **_kwargs: Any) -> None:
+        node, data = msg.node_id, msg.data
+        for item in data["windows"]:
+            window = LoadWindow.from_json(item)
+            if window.second < self._next:
+                if window.requests:  # late: the second is out already
+                    self._sink.window(replace(window, users=None))
+                continue
+            slot = self._pending.setdefault(window.second, {})
+            slot[node] = merge_windows([slot[node], window]) if node in slot else window
+        through = int(data["closed_through"])
+        self._closed_through[node] = max(self._closed_through.get(node, through), through)
+        self.flush(time.time())
+
+    def on_ready(self, user_count: int) -> None:
+        self._expected_workers = self._runner.worker_count
+        self._sink.send(
+            {"type": "ready", "users": user_count, "workers": self._runner.worker_count}
+        )
+
+    def stopping(self) -> None:
+        self._stopping = True
+
+    def tick(self, now: float) -> None:
+        self.flush(now)
+        self._check_workers()
+
+    def flush(self, now: float, *, final: bool = False) -> None:
+        """Emit every complete second; with ``final``, every second up to now regardless."""
+        through = int(now) if final else int(now) - 1
+        while self._next <= through:
+            second = self._next
+            if not (final or self._complete(second) or now >= second + 1 + GRACE_S):
+                return
+            self._emit(second)
+            self._next += 1
+
+    def finish(self, now: float) -> None:
+        self.flush(now, final=True)
+        self._sink.close()
+
+    def _connected(self) -> set[str]:
+        clients = self._runner.clients
+        return {node.id for node in clients.ready + clients.spawning + clients.running}
+
+    def _complete(self, second: int) -> bool:
+        return all(self._closed_through.get(node, -1) >= second for node in self._connected())
+
+    def _emit(self, second: int) -> None:
+        parts = self._pending.pop(second, {})
+        connected = self._connected()
+        if connected <= parts.keys():
+            users = sum(window.users or 0 for window in parts.values())
+        else:  # someone missed the second: Locust's own (coarser) view of the user count
+            users = self._runner.user_count
+        if parts:
+            merged = merge_windows(parts.values())
+            window = replace(merged, second=second, users=users)
+        else:
+            window = LoadWindow(second, 0, 0, users=users)
+        self._sink.window(window)
+
+    def _check_workers(self) -> None:
+        """Workers elsewhere cannot be watched by the controller: say when one is lost."""
+        if self._stopping or self._lost_reported or not self._expected_workers:
+            return
+        connected = self._runner.worker_count
+        if connected < self._expected_workers:
+            self._lost_reported = True
+            self._sink.error(
+                f"Locust workers lost: {connected} of {self._expected_workers} still connected "
+                "(a worker quit or stopped sending heartbeats)"
+            )
+
+
+# ---------------------------------------------------------------- wiring
+
+
+def _raw_log_from_env() -> RawLog | None:
+    directory = os.environ.get(RAW_LOG_ENV)
+    return RawLog(Path(directory)) if directory else None
+
+
+def _on_init(environment: Environment, runner: Runner, **_kwargs: Any) -> None:
+    """Wire the part this process plays; an exception here makes Locust exit (wanted)."""
+    start = time.time()
+    events = environment.events
+    if isinstance(runner, WorkerRunner):
+        _wire_worker(events, runner, start)
+    elif isinstance(runner, MasterRunner):
+        _wire_master(events, runner, start)
+    else:
+        _wire_standalone(events, runner, start)
+
+
+def _wire_standalone(events: Events, runner: Runner, start: float) -> None:
+    sink = PipeSink.from_env()
+    recorder = Recorder(_raw_log_from_env())
+    stream = StandaloneStream(runner, recorder, sink, start)
+    events.request.add_listener(recorder.on_request)
+    events.spawning_complete.add_listener(
+        lambda user_count, **_: sink.send({"type": "ready", "users": user_count, "workers": 0})
+    )
+    ticker = gevent.spawn(
+        _every_second, [CLOSE_DELAY_S], _guarded(sink, "closing a second", stream.tick)
+    )
+
+    def on_quit(**_kwargs: Any) -> None:  # after the runner has stopped every user
+        ticker.kill(block=False)
+        stream.finish(time.time())
+
+    events.quit.add_listener(on_quit)
+
+
+def _wire_worker(events: Events, runner: WorkerRunner, start: float) -> None:
+    recorder = Recorder(_raw_log_from_env())
+    stream = WorkerStream(runner, recorder, start)
+    events.request.add_listener(recorder.on_request)
+    ticker = gevent.spawn(
+        _every_second,
+        [CLOSE_DELAY_S],
+        _guarded(None, "sending a second to the master", stream.tick),
+    )
+    finish = _guarded(None, "sending the last windows to the master", stream.finish)
+
+    def on_stop(**_kwargs: Any) -> None:  # users are stopped: nothing more will be recorded
+        ticker.kill(block=False)
+        finish(time.time())
+
+    events.test_stop.add_listener(on_stop)
+    events.quitting.add_listener(on_stop)  # fires before the worker tells the master it quits
+    events.quit.add_listener(lambda **_: recorder.close())
+
+
+def _wire_master(events: Events, runner: MasterRunner, start: float) -> None:
+    sink = PipeSink.from_env()
+    merge = MasterMerge(runner, sink, start)
+    runner.register_message(MESSAGE_TYPE, merge.on_message)
+    events.spawning_complete.add_listener(lambda user_count, **_: merge.on_ready(user_count))
+    # Not test_stopping: a headless master also stops the test itself when its last worker
+    # is lost, and that is exactly what must be reported.
+    events.quitting.add_listener(lambda **_: merge.stopping())
+    ticker = gevent.spawn(
+        _every_second,
+        [CLOSE_DELAY_S, GRACE_S + CLOSE_DELAY_S],
+        _guarded(sink, "merging the workers' windows", merge.tick),
+    )
+
+    def on_quit(**_kwargs: Any) -> None:  # after the workers' last reports came in
+        ticker.kill(block=False)
+        merge.finish(time.time())
+
+    events.quit.add_listener(on_quit)
