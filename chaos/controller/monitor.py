@@ -316,7 +316,7 @@ class SteadyStateMonitor:
             return f"{found[0].passed}/{found[0].samples} passed"
 
         with self._lock:
-            recovery = [
+            in_recovery = [
                 o.sample.ok
                 for o in self._observations
                 if o.phase is Phase.RECOVERY and o.sample.probe == name
@@ -329,7 +329,7 @@ class SteadyStateMonitor:
             "tolerance": "not judged in fault" if name in self._tolerated else "-",
             "baseline": ratio(Phase.BASELINE),
             "fault_worst": ratio(Phase.INJECT),
-            "recovery": f"{sum(recovery)}/{len(recovery)} passed" if recovery else None,
+            "recovery": f"{sum(in_recovery)}/{len(in_recovery)} passed" if in_recovery else None,
             **self._outcome(name, recovery),
         }
 

@@ -24,7 +24,7 @@ import pytest
 from chaos.host import proxyctl
 from chaos.store.repository import RunDetail, RunStore
 from tests.e2e.conftest import EXPERIMENTS, Lab
-from tests.support import pid_alive, wait_for
+from tests.support import free_base_port, pid_alive, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -160,3 +160,22 @@ def test_platform_never_imports_locust_into_the_controller():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_prometheus_that_does_not_answer_stops_the_run_in_preflight(resilient_lab: Lab, tmp_path):
+    closed = free_base_port()  # nothing listens there
+    text = OUTAGE.read_text().replace(
+        "  steadyState:\n    slis:\n",
+        "  steadyState:\n    slis:\n"
+        "      - name: queue\n"
+        f"        prometheus: {{url: 'http://127.0.0.1:{closed}', query: 'sum(up)'}}\n"
+        "        threshold: '< 100'\n",
+    )
+    path = tmp_path / "prometheus-down.yaml"
+    path.write_text(text)
+    result = run(resilient_lab, path)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "SLI queue: Prometheus at" in result.stdout
+    assert "cannot connect" in result.stdout
+    detail = latest_run(resilient_lab)
+    assert not any(event.kind in ("fault.applied", "load.started") for event in detail.events)
