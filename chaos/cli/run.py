@@ -100,9 +100,18 @@ def run(
         load_log_dir=load_log,
     )
 
+    halts = []
+
     def halt(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
-        console.print(f"[bold yellow]{name}: halting, reverting every fault…[/]")
+        halts.append(name)
+        if len(halts) == 1:
+            console.print(
+                f"[bold yellow]{name}: halting, reverting every fault… "
+                "(again to skip the recovery measurement)[/]"
+            )
+        else:
+            console.print(f"[bold yellow]{name}: skipping the recovery measurement[/]")
         engine.request_abort(f"operator halt ({name})")
 
     previous = {sig: signal.signal(sig, halt) for sig in (signal.SIGINT, signal.SIGTERM)}

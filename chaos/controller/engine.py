@@ -77,6 +77,7 @@ class RunEngine:
         self._state = _RunState()
         self._lock = threading.Lock()
         self._abort = threading.Event()
+        self._cut_recovery = threading.Event()  # a second halt, or an error: stop measuring
         steady = experiment.spec.steady_state
         self._monitor = SteadyStateMonitor(experiment)
         self._slis_by_name = {sli.name: sli for sli in steady.slis}
@@ -102,9 +103,15 @@ class RunEngine:
     # ------------------------------------------------------------ public
 
     def request_abort(self, reason: str, kind: AbortKind = AbortKind.OPERATOR) -> None:
+        """Revert everything at once and end the run (exit 3) after measuring recovery.
+
+        A second operator halt also cuts the recovery measurement short.
+        """
         with self._lock:
             if self._state.abort_kind is None:
                 self._state.abort_kind, self._state.abort_reason = kind, reason
+            elif kind is AbortKind.OPERATOR:
+                self._cut_recovery.set()
         self._abort.set()
 
     def run(self) -> RunResult:
@@ -217,9 +224,11 @@ class RunEngine:
 
     def _should_measure_recovery(self) -> bool:
         state = self._state
-        if state.error is not None or state.abort_kind is AbortKind.OPERATOR:
+        if state.error is not None or self._cut_recovery.is_set():
             return False
-        injected = state.phase is Phase.REVERT and self._monitor.sampled(Phase.INJECT)
+        injected = state.phase is Phase.REVERT and (
+            self._ledger.applied_count > 0 or self._monitor.sampled(Phase.INJECT)
+        )
         return injected and self.experiment.spec.phases.recovery > 0
 
     def _recover(self) -> None:
@@ -229,9 +238,7 @@ class RunEngine:
         deadline = time.monotonic() + phases.recovery
         check = self._monitor.recovery(reverted_at=self._state.reverted_at)
         while not check.recovered and time.monotonic() < deadline:
-            if self._abort.wait(min(0.2, max(0.0, deadline - time.monotonic()))) and (
-                self._state.abort_kind is AbortKind.OPERATOR or self._state.error is not None
-            ):
+            if self._cut_recovery.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
                 break
             check = self._monitor.recovery(reverted_at=self._state.reverted_at)
         self._state.recovery = check
@@ -294,6 +301,7 @@ class RunEngine:
             if self._state.error is not None:
                 return
             self._state.error = error
+        self._cut_recovery.set()
         self._abort.set()
         self._emit(EventKind.ERROR, str(error), data={"error": type(error).__name__})
 

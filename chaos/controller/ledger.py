@@ -27,6 +27,7 @@ class FaultLedger:
         self._lock = threading.Lock()
         self._active: list[AppliedFault] = []
         self.unreverted: list[str] = []
+        self.applied_count = 0  # faults ever applied in this run
 
     def apply(self, fault: PlannedFault, *, ttl_s: float | None) -> AppliedFault:
         try:
@@ -36,6 +37,7 @@ class FaultLedger:
             raise
         with self._lock:
             self._active.append(applied)
+            self.applied_count += 1
         detail, backend = applied.undo.detail, applied.undo.backend
         self._emit(
             EventKind.FAULT_APPLIED,

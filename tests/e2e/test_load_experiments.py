@@ -179,3 +179,24 @@ def test_a_prometheus_that_does_not_answer_stops_the_run_in_preflight(resilient_
     assert "cannot connect" in result.stdout
     detail = latest_run(resilient_lab)
     assert not any(event.kind in ("fault.applied", "load.started") for event in detail.events)
+
+
+def test_operator_halt_reverts_at_once_and_still_measures_recovery(resilient_lab: Lab, tmp_path):
+    path = tmp_path / "halted-outage.yaml"
+    path.write_text(LONG_OUTAGE.replace("lab-store-outage-load", "halted-outage"))
+    process = resilient_lab.start_run(path)
+    try:
+        wait_for(lambda: bool(toxics(resilient_lab)), timeout=40, what="the partition")
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=40)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 3, output
+    assert "operator halt (SIGINT)" in output
+    assert toxics(resilient_lab) == []
+    detail = latest_run(resilient_lab)
+    kinds = [event.kind for event in detail.events]
+    assert "recovery.measured" in kinds
+    assert any(w.phase == "recovery" for w in detail.load)  # load ran on through recovery
