@@ -14,10 +14,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -28,6 +30,20 @@ from chaos.spec.units import Duration, LimitField, ModeField, ThresholdField, pa
 API_VERSION = "chaos/v1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 URL_PATTERN = r"^https?://"
+
+
+def _one_or_many(value: Any) -> Any:
+    return (value,) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Codes = Annotated[
+    tuple[int, ...],
+    BeforeValidator(_one_or_many),
+    WithJsonSchema(
+        {"oneOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]}
+    ),
+]
+"""Status or exit codes: one (``200``) or a list (``[200, 204]``)."""
 
 
 class Model(BaseModel):
@@ -103,7 +119,7 @@ class HttpMethod(StrEnum):
 class HttpProbeSpec(Model):
     url: str = Field(pattern=URL_PATTERN, description="http:// or https:// URL")
     method: HttpMethod = HttpMethod.GET
-    status: tuple[int, ...] = Field(default=(200,), description="Accepted status codes")
+    status: Codes = Field(default=(200,), description="Accepted status codes")
     timeout: Duration = 2.0
     latency: ThresholdField | None = Field(
         default=None, description='Latency threshold in ms, e.g. "< 500"'
@@ -111,11 +127,6 @@ class HttpProbeSpec(Model):
     body: BodyMatch | None = None
     json_match: tuple[JsonMatch, ...] = Field(default=(), alias="json")
     headers: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("status", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return (value,) if isinstance(value, int) else value
 
     @field_validator("json_match", mode="before")
     @classmethod
@@ -127,17 +138,12 @@ class CommandProbeSpec(Model):
     argv: tuple[str, ...] = Field(
         min_length=1, description="Program and arguments, run without a shell."
     )
-    exit_code: tuple[int, ...] = Field(default=(0,), description="Accepted exit codes")
+    exit_code: Codes = Field(default=(0,), description="Accepted exit codes")
     stdout: BodyMatch | None = Field(default=None, description="What standard output must hold")
     timeout: Duration = Field(default=5.0, gt=0)
     env: dict[str, str] = Field(
         default_factory=dict, description="Extra environment variables for the command."
     )
-
-    @field_validator("exit_code", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return (value,) if isinstance(value, int) else value
 
 
 class ProbeSpec(Model):
@@ -229,14 +235,9 @@ class LoadTask(Model):
     method: HttpTaskMethod = HttpTaskMethod.GET
     path: str = Field(pattern=r"^/", description="Path on the load's host, e.g. /items?page=1")
     weight: int = Field(default=1, ge=1)
-    status: tuple[int, ...] = Field(default=(200,), description="Statuses counted as success")
+    status: Codes = Field(default=(200,), description="Statuses counted as success")
     body: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("status", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return (value,) if isinstance(value, int) else value
 
 
 class LoadSpec(Model):

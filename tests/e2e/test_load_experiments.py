@@ -108,21 +108,33 @@ def test_store_outage_trips_the_error_stop_condition_on_the_fragile_lab(fragile_
 LONG_OUTAGE = OUTAGE.read_text().replace("duration: 8s", "duration: 60s")
 
 
-def test_killing_locust_mid_run_exits_4_and_reverts(resilient_lab: Lab, tmp_path):
-    path = tmp_path / "long-outage.yaml"
-    path.write_text(LONG_OUTAGE)
-    process = resilient_lab.start_run(path)
+def interrupt_long_outage(lab: Lab, tmp_path: Path, name: str, interrupt) -> tuple[int, str]:
+    """Run the outage for 60 s, call ``interrupt(process)`` once the partition is active,
+    and return the run's exit code and output."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(LONG_OUTAGE.replace("lab-store-outage-load", name))
+    process = lab.start_run(path)
     try:
-        wait_for(lambda: bool(toxics(resilient_lab)), timeout=40, what="the partition")
-        pids = _load_pids(resilient_lab)
-        assert pids, "no load.started event with the Locust PIDs"
-        os.kill(pids[0], signal.SIGKILL)
-        output, _ = process.communicate(timeout=30)
+        wait_for(lambda: bool(toxics(lab)), timeout=40, what="the partition")
+        interrupt(process)
+        output, _ = process.communicate(timeout=40)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 4, output
+    return process.returncode, output
+
+
+def test_killing_locust_mid_run_exits_4_and_reverts(resilient_lab: Lab, tmp_path):
+    pids: list[int] = []
+
+    def kill_locust(_process) -> None:
+        pids.extend(_load_pids(resilient_lab) or [])
+        assert pids, "no load.started event with the Locust PIDs"
+        os.kill(pids[0], signal.SIGKILL)
+
+    code, output = interrupt_long_outage(resilient_lab, tmp_path, "locust-killed", kill_locust)
+    assert code == 4, output
     assert "load generator failed" in output
     assert toxics(resilient_lab) == []
     wait_for(lambda: not any(pid_alive(pid) for pid in pids), timeout=10, what="Locust to be gone")
@@ -182,18 +194,10 @@ def test_a_prometheus_that_does_not_answer_stops_the_run_in_preflight(resilient_
 
 
 def test_operator_halt_reverts_at_once_and_still_measures_recovery(resilient_lab: Lab, tmp_path):
-    path = tmp_path / "halted-outage.yaml"
-    path.write_text(LONG_OUTAGE.replace("lab-store-outage-load", "halted-outage"))
-    process = resilient_lab.start_run(path)
-    try:
-        wait_for(lambda: bool(toxics(resilient_lab)), timeout=40, what="the partition")
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=40)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 3, output
+    code, output = interrupt_long_outage(
+        resilient_lab, tmp_path, "halted-outage", lambda process: process.send_signal(signal.SIGINT)
+    )
+    assert code == 3, output
     assert "operator halt (SIGINT)" in output
     assert toxics(resilient_lab) == []
     detail = latest_run(resilient_lab)
