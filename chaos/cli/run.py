@@ -6,7 +6,7 @@ import signal
 import uuid
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -15,7 +15,10 @@ from chaos.cli.settings import chaos_home, database_url
 from chaos.errors import ChaosError, ExitCode, SpecError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from chaos.controller.agent_client import AgentCredentials
+    from chaos.controller.engine import RunEngine
 
 
 def run(
@@ -100,7 +103,22 @@ def run(
         load_log_dir=load_log,
     )
 
-    halts = []
+    previous = install_halt(engine, console)
+    try:
+        result = engine.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    console.print(f"run id: {result.run_id}  (chaos runs show {result.run_id})")
+    for problem in bus.errors:
+        typer.echo(f"warning: event subscriber failed: {problem}", err=True)
+    raise typer.Exit(int(result.exit_code))
+
+
+def install_halt(engine: RunEngine, console: Console) -> dict[int, Any]:
+    """Ctrl-C / SIGTERM halt the run (every fault reverted at once, exit 3); a second one
+    also skips the recovery measurement. Returns the previous handlers."""
+    halts: list[str] = []
 
     def halt(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -114,16 +132,7 @@ def run(
             console.print(f"[bold yellow]{name}: skipping the recovery measurement[/]")
         engine.request_abort(f"operator halt ({name})")
 
-    previous = {sig: signal.signal(sig, halt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        result = engine.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    console.print(f"run id: {result.run_id}  (chaos runs show {result.run_id})")
-    for problem in bus.errors:
-        typer.echo(f"warning: event subscriber failed: {problem}", err=True)
-    raise typer.Exit(int(result.exit_code))
+    return {sig: signal.signal(sig, halt) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def agent_credentials(

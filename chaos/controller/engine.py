@@ -192,7 +192,8 @@ class RunEngine:
                 self._abort.wait(step.pause)
             else:
                 self._run_fault_step(step)
-        self._wait_for_samples(Phase.INJECT)
+        if not self._abort.is_set():  # an abort reverts first; the verdict re-judges later
+            self._wait_for_samples(Phase.INJECT)
         self._leave(Phase.INJECT, check=self._monitor.check(Phase.INJECT))
 
     def _run_fault_step(self, step: PlannedStep) -> None:

@@ -1,7 +1,7 @@
 """Built-in HTTP load: a FastHttpUser made from an experiment's ``load.tasks``.
 
 Imported only inside the Locust subprocess. The controller writes a small locustfile
-(see :func:`chaos.load.process.builtin_locustfile_source`) that embeds the tasks as
+(see :func:`chaos.load.argv.builtin_locustfile_source`) that embeds the tasks as
 JSON and calls :func:`build_user_class`, so the same file works on workers elsewhere
 that fetch it from the master with ``-f -`` (they need the chaos package installed,
 as they do to run ``python -m chaos.load.main``).

@@ -1,9 +1,9 @@
 """Run Locust with the chaos plugin: ``python -m chaos.load.main <locust arguments>``.
 
-The controller starts every Locust process with this command (see
-:mod:`chaos.load.process`). It is also how a worker on another machine joins an
-experiment's master (``load.remoteWorkers``); the worker fetches the locustfile from
-the master::
+The controller starts every Locust process with this command (built by
+:mod:`chaos.load.argv`, run by :mod:`chaos.load.process`). It is also how a worker on
+another machine joins an experiment's master (``load.remoteWorkers``); the worker
+fetches the locustfile from the master::
 
     python -m chaos.load.main --worker --master-host HOST --master-port PORT -f -
 

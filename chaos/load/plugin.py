@@ -12,8 +12,9 @@ process plays its part:
 * **worker**: ~20 ms after each second boundary the closed seconds are sent to the master
   with Locust's own custom messages (``chaos_windows``), not Locust's 3 s stats report.
 * **master**: merges the workers' windows per second and emits a second as soon as every
-  connected worker has closed it, or at most :data:`GRACE_S` after its end, so one slow
-  worker cannot hold back stop conditions.
+  connected worker has closed it, or at most :data:`~chaos.load.merge.GRACE_S` after its
+  end, so one slow worker cannot hold back stop conditions (the pure merge logic is in
+  :mod:`chaos.load.merge`; this module feeds it and writes what it releases).
 
 The pipe protocol (file descriptor ``$CHAOS_LOAD_FD``, inherited from the controller):
 one JSON object per line, written and flushed at once::
@@ -46,7 +47,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -57,13 +57,13 @@ from locust.exception import CatchResponseError
 from locust.rpc.protocol import Message
 from locust.runners import MasterRunner, Runner, WorkerRunner
 
-from chaos.load.stats import MAX_ERROR_KINDS, OTHER_ERRORS, LoadWindow, bucket_us, merge_windows
+from chaos.load.merge import GRACE_S, WorkerWindowMerge
+from chaos.load.stats import MAX_ERROR_KINDS, OTHER_ERRORS, LoadWindow, bucket_us
 
 FD_ENV = "CHAOS_LOAD_FD"
 RAW_LOG_ENV = "CHAOS_LOAD_RAW_LOG"
 MESSAGE_TYPE = "chaos_windows"
 CLOSE_DELAY_S = 0.02  # after a second boundary: lets requests stamped just before it land
-GRACE_S = 0.5  # the master waits at most this long after a second for slow workers
 MAX_MESSAGE_CHARS = 200
 
 logger = logging.getLogger(__name__)
@@ -317,34 +317,27 @@ class WorkerStream:
 
 
 class MasterMerge:
-    """Master: merge the workers' windows per second; emit each second once complete.
+    """Master: merge the workers' windows per second and write each second once complete.
 
-    A second is complete when every connected worker has closed it (their messages say
-    ``closed_through``), or :data:`GRACE_S` after its end, whichever comes first.
+    The merging, and when a second is complete, are :mod:`chaos.load.merge`'s; this
+    class feeds it the workers' ``chaos_windows`` messages, the connected workers and
+    the time, and writes what it releases to the pipe.
     """
 
     def __init__(self, runner: MasterRunner, sink: PipeSink, start: float) -> None:
         self._runner = runner
         self._sink = sink
-        self._next = int(start)
-        self._pending: dict[int, dict[str, LoadWindow]] = {}
-        self._closed_through: dict[str, int] = {}
+        self._merge = WorkerWindowMerge(start)
         self._expected_workers = 0  # set when spawning completes
         self._stopping = False
         self._lost_reported = False
 
     def on_message(self, environment: Environment, msg: Message, **_kwargs: Any) -> None:
-        node, data = msg.node_id, msg.data
-        for item in data["windows"]:
-            window = LoadWindow.from_json(item)
-            if window.second < self._next:
-                if window.requests:  # late: the second is out already
-                    self._sink.window(replace(window, users=None))
-                continue
-            slot = self._pending.setdefault(window.second, {})
-            slot[node] = merge_windows([slot[node], window]) if node in slot else window
-        through = int(data["closed_through"])
-        self._closed_through[node] = max(self._closed_through.get(node, through), through)
+        data = msg.data
+        windows = [LoadWindow.from_json(item) for item in data["windows"]]
+        closed_through = int(data["closed_through"])
+        for window in self._merge.add(msg.node_id, windows, closed_through=closed_through):
+            self._sink.window(window)  # late: the second is out already
         self.flush(time.time())
 
     def on_ready(self, user_count: int) -> None:
@@ -361,39 +354,18 @@ class MasterMerge:
         self._check_workers()
 
     def flush(self, now: float, *, final: bool = False) -> None:
-        """Emit every complete second; with ``final``, every second up to now regardless."""
-        through = int(now) if final else int(now) - 1
-        while self._next <= through:
-            second = self._next
-            if not (final or self._complete(second) or now >= second + 1 + GRACE_S):
-                return
-            self._emit(second)
-            self._next += 1
+        """Write every complete second; with ``final``, every second up to now regardless."""
+        clients = self._runner.clients
+        connected = {node.id for node in clients.ready + clients.spawning + clients.running}
+        released = self._merge.release(
+            now, connected=connected, locust_users=self._runner.user_count, final=final
+        )
+        for window in released:
+            self._sink.window(window)
 
     def finish(self, now: float) -> None:
         self.flush(now, final=True)
         self._sink.close()
-
-    def _connected(self) -> set[str]:
-        clients = self._runner.clients
-        return {node.id for node in clients.ready + clients.spawning + clients.running}
-
-    def _complete(self, second: int) -> bool:
-        return all(self._closed_through.get(node, -1) >= second for node in self._connected())
-
-    def _emit(self, second: int) -> None:
-        parts = self._pending.pop(second, {})
-        connected = self._connected()
-        if connected <= parts.keys():
-            users = sum(window.users or 0 for window in parts.values())
-        else:  # someone missed the second: Locust's own (coarser) view of the user count
-            users = self._runner.user_count
-        if parts:
-            merged = merge_windows(parts.values())
-            window = replace(merged, second=second, users=users)
-        else:
-            window = LoadWindow(second, 0, 0, users=users)
-        self._sink.window(window)
 
     def _check_workers(self) -> None:
         """Workers elsewhere cannot be watched by the controller: say when one is lost."""

@@ -2,19 +2,9 @@
 
 Locust is never imported here (it patches the whole process with gevent): the Locust
 processes run ``python -m chaos.load.main`` and write JSON lines (see
-:mod:`chaos.load.plugin` for the protocol) to a pipe this module reads.
-
-Shapes: with ``workers: 0`` and no ``remoteWorkers`` one standalone process runs every
-user. Otherwise a Locust master runs with ``workers`` local worker processes; with
-``remoteWorkers`` it listens on ``masterBind`` and waits for that many more workers,
-started elsewhere with :func:`remote_worker_argv`::
-
-    python -m chaos.load.main --worker --master-host HOST --master-port PORT -f -
-
-Such a worker needs the chaos package (and Locust) installed, and gets the locustfile
-from the master (``-f -``): the generated one of built-in ``tasks`` works as is; a
-locustfile of your own is shipped as that one file only (a Locust limitation), so
-whatever it imports must be installed on the worker's host too.
+:mod:`chaos.load.plugin` for the protocol) to a pipe this module reads. The commands,
+one per shape (standalone, or a master with local and remote workers), and the
+locustfile of built-in tasks come from the pure builders of :mod:`chaos.load.argv`.
 
 Every process starts in its own session and is only ever signalled by its PID.
 """
@@ -29,7 +19,6 @@ import queue
 import re
 import select
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -40,16 +29,21 @@ from pathlib import Path
 from typing import Any
 
 from chaos.errors import LoadError
+from chaos.load.argv import (
+    builtin_locustfile_source,
+    master_address,
+    master_argv,
+    remote_worker_argv,
+    standalone_argv,
+    worker_argv,
+)
 from chaos.load.stats import LoadWindow
 from chaos.spec.models import LoadSpec
 
 FD_ENV = "CHAOS_LOAD_FD"  # same names as in chaos.load.plugin, which cannot be imported here
 RAW_LOG_ENV = "CHAOS_LOAD_RAW_LOG"
-ENTRY_MODULE = "chaos.load.main"
 BUILTIN_LOCUSTFILE = "chaos_builtin_locustfile.py"
 LOG_TAIL_LINES = 20
-LOOPBACK = "127.0.0.1"
-ANY_ADDRESS = frozenset({"0.0.0.0", "*", "::", ""})
 WATCH_INTERVAL_S = 0.2
 STANDALONE = "standalone"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding ``chaos/``
@@ -66,89 +60,7 @@ class LoadReady:
     started_at: float  # time.time() when the controller heard it
 
 
-@dataclass(frozen=True)
-class MasterAddress:
-    bind_host: str
-    port: int
-    connect_host: str  # where local workers reach the master
-
-
-# ---------------------------------------------------------------- pure builders
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def master_address(
-    spec: LoadSpec, *, free_port: Callable[[], int] = free_loopback_port
-) -> MasterAddress | None:
-    """Where the master listens; None for a standalone run.
-
-    Remote workers need a known address (``masterBind``); local ones only need loopback,
-    on a free port so that parallel experiments do not collide.
-    """
-    if spec.workers == 0 and spec.remote_workers == 0:
-        return None
-    if spec.remote_workers == 0:
-        return MasterAddress(LOOPBACK, free_port(), LOOPBACK)
-    host, port = spec.master_bind.rsplit(":", 1)
-    return MasterAddress(host, int(port), LOOPBACK if host in ANY_ADDRESS else host)
-
-
-def _run_args(spec: LoadSpec, *, python: str, locustfile: Path) -> list[str]:
-    rate = str(spec.spawn_rate if spec.spawn_rate is not None else spec.users)  # all at once
-    return [
-        python, "-m", ENTRY_MODULE, "-f", str(locustfile), "--headless",
-        "-u", str(spec.users), "-r", rate, "-H", spec.host, "--only-summary",
-    ]  # fmt: skip
-
-
-def standalone_argv(spec: LoadSpec, *, python: str, locustfile: Path) -> list[str]:
-    return _run_args(spec, python=python, locustfile=locustfile)
-
-
-def master_argv(
-    spec: LoadSpec, *, python: str, locustfile: Path, address: MasterAddress
-) -> list[str]:
-    return [
-        *_run_args(spec, python=python, locustfile=locustfile),
-        "--master", "--expect-workers", str(spec.workers + spec.remote_workers),
-        "--master-bind-host", address.bind_host, "--master-bind-port", str(address.port),
-    ]  # fmt: skip
-
-
-def worker_argv(*, python: str, locustfile: str, master_host: str, master_port: int) -> list[str]:
-    return [
-        python, "-m", ENTRY_MODULE, "--worker",
-        "--master-host", master_host, "--master-port", str(master_port), "-f", locustfile,
-    ]  # fmt: skip
-
-
-def remote_worker_argv(master_host: str, master_port: int, *, python: str = "python") -> list[str]:
-    """The documented command for a worker elsewhere: it fetches the locustfile (``-f -``)."""
-    return worker_argv(
-        python=python, locustfile="-", master_host=master_host, master_port=master_port
-    )
-
-
-def builtin_locustfile_source(spec: LoadSpec) -> str:
-    """A locustfile embedding ``spec.tasks``, small enough to ship to remote workers."""
-    tasks = [task.model_dump(mode="json") for task in spec.tasks]
-    return (
-        '"""Built-in load of a chaos experiment, generated by chaos.load.process: do not edit."""\n'
-        "\n"
-        "import json\n"
-        "\n"
-        "from chaos.load.builtin import build_user_class\n"
-        "\n"
-        f"TASKS = json.loads({json.dumps(tasks)!r})\n"
-        f"ChaosBuiltinUser = build_user_class(\n"
-        f"    TASKS, wait={spec.wait!r}, timeout={spec.timeout!r}\n"
-        ")\n"
-    )
+# ---------------------------------------------------------------- diagnostics
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
