@@ -13,6 +13,8 @@ from chaos.agent.run import AgentConfig, build_server
 from chaos.agent.server import AgentServer
 from chaos.controller.agent_client import AgentClient, AgentCredentials
 
+pytest_plugins = ["tests.prometheus_lab"]  # the real-Prometheus fixtures
+
 TOKEN = "test-token-0123456789"
 
 

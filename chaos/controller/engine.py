@@ -258,15 +258,25 @@ class RunEngine:
 
     def _on_observation(self, observation: Observation) -> None:
         sample = observation.sample
-        tripped = self._monitor.record(observation)
-        if tripped is not None:
-            self._trip(tripped)
+        recorded = self._monitor.record(observation)
+        if recorded.tripped is not None:
+            self._trip(recorded.tripped)
         self._emit(
             EventKind.SAMPLE,
             sample.error or "ok",
             phase=observation.phase,
             data=sample_data(observation),
         )
+        self._emit_points(recorded.points)
+
+    def _emit_points(self, points: list[slis.SliPoint]) -> None:
+        for point in points:
+            self._emit(
+                EventKind.SLI_POINT,
+                f"{point.sli} = {point.value:g}",
+                phase=point.phase,
+                data=self._monitor.point_event(point),
+            )
 
     def _trip(self, tripped: Tripped) -> None:
         """A stop condition tripped: abort first (the run loop reverts at once), then tell."""
@@ -351,6 +361,7 @@ class RunEngine:
             self.experiment,
             monitor=self._monitor,
             emit=self._emit,
+            emit_points=self._emit_points,
             on_trip=self._trip,
             on_failure=self._fail,
             experiment_dir=source.parent,

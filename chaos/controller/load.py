@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from chaos.controller.events import EventKind
-from chaos.controller.monitor import SteadyStateMonitor, Tripped, point_data, window_data
+from chaos.controller.monitor import SteadyStateMonitor, Tripped, window_data
 from chaos.errors import LoadError
 from chaos.load.process import LoadProcess
 from chaos.load.stats import LoadWindow
 from chaos.spec.models import Experiment
 from chaos.steady.hypothesis import Phase
-from chaos.steady.slis import threshold_for
+from chaos.steady.slis import SliPoint
 
 Emit = Callable[..., None]
 
@@ -34,6 +34,7 @@ class RunLoad:
         *,
         monitor: SteadyStateMonitor,
         emit: Emit,
+        emit_points: Callable[[list[SliPoint]], None],
         on_trip: Callable[[Tripped], None],
         on_failure: Callable[[LoadError], None],
         experiment_dir: Path,
@@ -42,9 +43,7 @@ class RunLoad:
     ) -> None:
         assert experiment.spec.load is not None
         self._spec = experiment.spec.load
-        self._slis = {sli.name: sli for sli in experiment.spec.steady_state.slis}
-        self._tolerated = experiment.spec.phases.tolerate_during_fault
-        self._monitor, self._emit = monitor, emit
+        self._monitor, self._emit, self._emit_points = monitor, emit, emit_points
         self._on_trip, self._on_failure = on_trip, on_failure
         self._stopping = threading.Event()
         self._started = False
@@ -94,16 +93,7 @@ class RunLoad:
             phase=record.phase or Phase.PREFLIGHT,
             data=window_data(record.window),
         )
-        for point in record.points:
-            sli = self._slis[point.sli]
-            threshold = threshold_for(sli, point.phase, self._tolerated)
-            ok = threshold is None or threshold.holds(point.value)
-            self._emit(
-                EventKind.SLI_POINT,
-                f"{point.sli} = {point.value:g}",
-                phase=point.phase,
-                data={**point_data(point, ok), "source": sli.metric.value if sli.metric else None},
-            )
+        self._emit_points(record.points)
 
     def _failed(self, reason: str) -> None:
         if not self._stopping.is_set():

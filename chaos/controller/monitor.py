@@ -47,6 +47,14 @@ class Tripped:
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """What one probe or Prometheus sample produced: live SLI points, a tripped condition."""
+
+    points: list[SliPoint]
+    tripped: Tripped | None
+
+
+@dataclass(frozen=True)
 class LoadRecord:
     """One second of load as recorded: merged with any earlier part of the same second,
     its phase, the live SLI points it completes and the stop condition it trips."""
@@ -105,31 +113,42 @@ class SteadyStateMonitor:
 
     # ------------------------------------------------------------ recording
 
-    def record(self, observation: Observation) -> Tripped | None:
-        """Keep a probe or Prometheus sample; during the fault, what it trips (if anything)."""
+    def record(self, observation: Observation) -> Recorded:
+        """Keep a probe or Prometheus sample: the SLI point it makes (Prometheus), and
+        during the fault the stop condition it trips (if any)."""
         sample = observation.sample
         with self._lock:
             if sample.probe in self._prometheus:
                 return self._record_prometheus(observation)
             self._observations.append(observation)
             if observation.phase is not Phase.INJECT:
-                return None
+                return Recorded([], None)
             condition = self._stop_watch.observe(sample)
         if condition is None:
-            return None
-        return Tripped(condition, hyp.describe(condition), sample=sample)
+            return Recorded([], None)
+        return Recorded([], Tripped(condition, hyp.describe(condition), sample=sample))
 
-    def _record_prometheus(self, observation: Observation) -> Tripped | None:
-        sample = observation.sample
-        self._prometheus[sample.probe].append((observation.phase, sample))
-        if observation.phase is not Phase.INJECT:
-            return None
-        return self._check_stops(
-            sample.probe,
-            lambda window: self._prom_point(
-                self._slis[sample.probe], sample.started_at, window, Phase.INJECT
-            ),
+    def _record_prometheus(self, observation: Observation) -> Recorded:
+        sample, phase = observation.sample, observation.phase
+        sli = self._slis[sample.probe]
+        self._prometheus[sli.name].append((phase, sample))
+        points = []
+        if phase in _JUDGED:
+            points.append(self._prom_point(sli, sample.started_at, sli.window, phase))
+        if phase is not Phase.INJECT:
+            return Recorded(points, None)
+        tripped = self._check_stops(
+            sli.name,
+            lambda window: self._prom_point(sli, sample.started_at, window, Phase.INJECT),
         )
+        return Recorded(points, tripped)
+
+    def point_event(self, point: SliPoint) -> dict[str, Any]:
+        """A live SLI point as stored: its value, whether it met its phase's threshold."""
+        sli = self._slis[point.sli]
+        threshold = sli_rules.threshold_for(sli, point.phase, self._tolerated)
+        ok = threshold is None or threshold.holds(point.value)
+        return {**point_data(point, ok), "source": sli_rules.source_of(sli)}
 
     def record_load(self, window: LoadWindow) -> LoadRecord:
         """Keep one second of load (a late part of a second is merged into it)."""

@@ -204,3 +204,29 @@ def test_operator_halt_reverts_at_once_and_still_measures_recovery(resilient_lab
     kinds = [event.kind for event in detail.events]
     assert "recovery.measured" in kinds
     assert any(w.phase == "recovery" for w in detail.load)  # load ran on through recovery
+
+
+def test_a_prometheus_sli_is_judged_and_explained_in_a_whole_run(
+    resilient_lab: Lab, servers, tmp_path
+):
+    """A real Prometheus scraping a real endpoint (``tests/prometheus_lab.py``)."""
+    text = OUTAGE.read_text().replace(
+        "  steadyState:\n    slis:\n",
+        "  steadyState:\n    slis:\n"
+        "      - name: queue\n"
+        f"        prometheus: {{url: '{servers.prometheus}', query: 'scalar(lab_queue_depth)'}}\n"
+        "        threshold: '< 100'\n"
+        "        window: 2s\n",
+    )
+    path = tmp_path / "with-prometheus.yaml"
+    path.write_text(text)
+    result = run(resilient_lab, path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    detail = latest_run(resilient_lab)
+    rows = {row["name"]: row for row in detail.run.verdict["explanation"]}
+    assert rows["queue"]["source"] == "prometheus"
+    assert rows["queue"]["baseline"] == 7.0 and rows["queue"]["fault_worst"] == 7.0
+    assert rows["queue"]["passed"]
+    queue_points = [p for p in detail.sli_points if p.sli == "queue"]
+    assert {p.phase for p in queue_points} >= {"baseline", "inject", "recovery"}
+    assert all(p.value == 7.0 and p.ok for p in queue_points)
