@@ -21,8 +21,9 @@ from chaos.controller.events import EventBus, EventKind
 from chaos.controller.executor import Executor
 from chaos.controller.ledger import FaultLedger
 from chaos.controller.load import RunLoad
-from chaos.controller.monitor import SteadyStateMonitor, Tripped, sample_data
+from chaos.controller.monitor import SteadyStateMonitor, Tripped
 from chaos.controller.preflight import describe_selection, preflight
+from chaos.controller.records import sample_data
 from chaos.controller.sampler import Sampler
 from chaos.controller.verdict import (
     AbortKind,

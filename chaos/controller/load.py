@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from chaos.controller.events import EventKind
-from chaos.controller.monitor import SteadyStateMonitor, Tripped, window_data
+from chaos.controller.monitor import SteadyStateMonitor, Tripped
+from chaos.controller.records import window_data
 from chaos.errors import LoadError
 from chaos.load.process import LoadProcess
 from chaos.load.stats import LoadWindow

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from chaos.controller import explain
+from chaos.controller.records import finite, point_data
 from chaos.load.stats import LoadWindow, load_metric, merge_windows
 from chaos.spec.models import Experiment, LoadMetric, SliSpec, StopCondition
 from chaos.steady import hypothesis as hyp
@@ -297,149 +299,47 @@ class SteadyStateMonitor:
     # ------------------------------------------------------------ explanation
 
     def explain(self, recovery: hyp.RecoveryCheck | None) -> list[dict[str, Any]]:
-        """One row per SLI and probe: baseline, worst during fault, recovery, threshold,
-        tolerance, result and time to recover, for the verdict table."""
+        """The verdict table's rows: one per SLI and probe (``chaos.controller.explain``)."""
+        return explain.rows(self.snapshot(), recovery=recovery)
+
+    def snapshot(self) -> explain.Snapshot:
+        """What explaining the verdict needs, read under the lock."""
         with self._lock:
-            rows = [self._explain_sli(sli, recovery) for sli in self._slis.values()]
-        rows += [self._explain_probe(name, recovery) for name in self._probes]
-        return rows
+            values = {sli.name: self._values(sli) for sli in self._slis.values()}
+            observations = tuple(self._observations)
+        return explain.Snapshot(
+            slis=tuple(self._slis.values()),
+            probes=tuple(self._probes),
+            min_pass_ratio=self._min_pass_ratio,
+            tolerated=self._tolerated,
+            checks=dict(self.checks),
+            values=values,
+            observations=observations,
+        )
 
-    def _explain_sli(self, sli: SliSpec, recovery: hyp.RecoveryCheck | None) -> dict[str, Any]:
-        fault = self._summary(sli.name, Phase.INJECT)
-        source = sli_rules.source_of(sli)
-        tolerance = []
-        if sli.name in self._tolerated:
-            tolerance.append("not judged in fault")
-        elif sli.during_fault is not None:
-            tolerance.append(f"{sli_rules.format_threshold(sli.during_fault, source)} in fault")
-        if sli.for_:
-            tolerance.append(f"breaches < {sli.for_:g}s")
-        return {
-            "kind": "sli",
-            "name": sli.name,
-            "source": source,
-            "threshold": sli_rules.format_threshold(sli.threshold, source),
-            "tolerance": "; ".join(tolerance) or "-",
-            "baseline": _finite(self._phase_value(sli, Phase.BASELINE)),
-            "fault_worst": fault.worst if fault else None,
-            "recovery": _finite(self._recovery_value(sli)),
-            **self._outcome(sli.name, recovery),
-        }
-
-    def _explain_probe(self, name: str, recovery: hyp.RecoveryCheck | None) -> dict[str, Any]:
-        def ratio(phase: Phase) -> str | None:
-            check = self.checks.get(phase)
-            found = [p for p in check.probes if p.probe == name] if check else []
-            if not found:
-                return None
-            return f"{found[0].passed}/{found[0].samples} passed"
-
-        with self._lock:
-            in_recovery = [
-                o.sample.ok
-                for o in self._observations
-                if o.phase is Phase.RECOVERY and o.sample.probe == name
-            ]
-        return {
-            "kind": "probe",
-            "name": name,
-            "source": "probe",
-            "threshold": f"≥ {self._min_pass_ratio:.0%} pass",
-            "tolerance": "not judged in fault" if name in self._tolerated else "-",
-            "baseline": ratio(Phase.BASELINE),
-            "fault_worst": ratio(Phase.INJECT),
-            "recovery": f"{sum(in_recovery)}/{len(in_recovery)} passed" if in_recovery else None,
-            **self._outcome(name, recovery),
-        }
-
-    def _summary(self, name: str, phase: Phase) -> sli_rules.SliSummary | None:
-        check = self.checks.get(phase)
-        found = [s for s in check.slis if s.sli == name] if check else []
-        return found[0] if found else None
-
-    def _outcome(self, name: str, recovery: hyp.RecoveryCheck | None) -> dict[str, Any]:
-        """Where a probe or SLI failed (fault, recovery; a failed baseline stops the run)."""
-        failed = []
-        for phase, check in self.checks.items():
-            slis = [s for s in check.slis if s.sli == name and not s.holds]
-            probes = [
-                p
-                for p in check.probes
-                if p.probe == name and not p.tolerated and p.ratio < self._min_pass_ratio - 1e-9
-            ]
-            if slis or probes:
-                failed.append(phase.value)
-        ttr = recovery.signals.get(name) if recovery else None
-        if recovery is not None and not recovery.recovered and ttr is None:
-            failed.append(Phase.RECOVERY.value)
-        return {"failed_in": failed, "passed": not failed, "time_to_recover_s": ttr}
-
-    def _phase_value(self, sli: SliSpec, phase: Phase) -> float:
+    def _values(self, sli: SliSpec) -> explain.SliValues:
+        """Over the whole baseline; over the last ``recoverySamples`` points of recovery."""
+        last = self._recovery_samples
         if sli.metric is not None:
-            seconds = [s for s in self._windows if self._second_phase(s) is phase]
-            return self._merged(sli.metric, seconds)
-        values = [
+            baseline = [s for s in self._windows if self._second_phase(s) is Phase.BASELINE]
+            recovery = sorted(s for s in self._windows if self._second_phase(s) is Phase.RECOVERY)
+            return explain.SliValues(
+                baseline=self._merged(sli.metric, baseline),
+                recovery=self._merged(sli.metric, recovery[-last:]),
+            )
+        samples = [
             s.value
             for p, s in self._prometheus[sli.name]
-            if p is phase and s.ok and s.value is not None
+            if p is Phase.BASELINE and s.ok and s.value is not None
         ]
-        return sum(values) / len(values) if values else math.nan
+        points = self._points(sli, Phase.RECOVERY)[-last:]
+        in_recovery = [p.value for p in points if not math.isnan(p.value)]
+        return explain.SliValues(baseline=_mean(samples), recovery=_mean(in_recovery))
 
-    def _recovery_value(self, sli: SliSpec) -> float:
-        """Over the last ``recoverySamples`` points of recovery: where the run ended up."""
-        if sli.metric is not None:
-            seconds = sorted(s for s in self._windows if self._second_phase(s) is Phase.RECOVERY)
-            return self._merged(sli.metric, seconds[-self._recovery_samples :])
-        points = self._points(sli, Phase.RECOVERY)[-self._recovery_samples :]
-        values = [p.value for p in points if not math.isnan(p.value)]
-        return sum(values) / len(values) if values else math.nan
-
-    def _merged(self, metric: LoadMetric, seconds: Sequence[int]) -> float:
+    def _merged(self, metric: LoadMetric, seconds: Sequence[int]) -> float | None:
         windows = [self._windows[s] for s in seconds]
-        return load_metric(windows, metric, seconds=len(seconds)) if seconds else math.nan
+        return finite(load_metric(windows, metric, seconds=len(seconds))) if seconds else None
 
 
-def _finite(value: float) -> float | None:
-    return None if math.isnan(value) else value
-
-
-def sample_data(observation: Observation) -> dict[str, Any]:
-    sample = observation.sample
-    return {
-        "tick": observation.tick,
-        "probe": sample.probe,
-        "ok": sample.ok,
-        "latency_ms": sample.latency_ms,
-        "status": sample.status,
-        "error": sample.error,
-        "started_at": sample.started_at,
-        "value": sample.value,
-    }
-
-
-def point_data(point: SliPoint, ok: bool) -> dict[str, Any]:
-    return {
-        "sli": point.sli,
-        "at": point.at,
-        "value": None if math.isnan(point.value) else point.value,
-        "ok": ok,
-        "detail": point.detail,
-        "step": point.step,
-    }
-
-
-def window_data(window: LoadWindow) -> dict[str, Any]:
-    """One second of load as stored: counts, every load SLI over that second, histogram."""
-    metrics = {
-        metric.value: _finite(load_metric([window], metric, seconds=1)) for metric in LoadMetric
-    }
-    data = window.to_json()
-    return {
-        "second": window.second,
-        "requests": window.requests,
-        "failures": window.failures,
-        "users": window.users,
-        "metrics": metrics,
-        "histogram": data.get("histogram", {}),
-        "errors": data.get("errors", {}),
-    }
+def _mean(values: Sequence[float]) -> float | None:
+    return finite(sum(values) / len(values)) if values else None
