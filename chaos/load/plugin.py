@@ -6,7 +6,8 @@ process plays its part:
 
 * **every process that runs users** (standalone or worker) records each request, success
   or failure, into the :class:`~chaos.load.stats.LoadWindow` of the unix second in which
-  it *completed* (``floor(time.time())`` when Locust fires the request event).
+  it *completed* (``floor(time.time())`` when Locust fires the request event; the
+  counting is the pure :mod:`chaos.load.record`, fed plain values by this module).
 * **standalone** (Locust's LocalRunner): ~20 ms after each second boundary the closed
   seconds are written to the controller's pipe.
 * **worker**: ~20 ms after each second boundary the closed seconds are sent to the master
@@ -36,7 +37,8 @@ partial current second is flushed too (best effort). Workers' clocks should be i
 
 If ``$CHAOS_LOAD_RAW_LOG`` names a directory, every process that runs users also appends
 ``[completion_time, response_time_ms, ok]`` per request to ``requests-<pid>.jsonl``
-there, so the windows can be audited against the raw requests.
+there (:class:`~chaos.load.record.RawLog`), so the windows can be audited against the
+raw requests.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import gevent
 from locust.env import Environment
@@ -58,7 +60,8 @@ from locust.rpc.protocol import Message
 from locust.runners import MasterRunner, Runner, WorkerRunner
 
 from chaos.load.merge import GRACE_S, WorkerWindowMerge
-from chaos.load.stats import MAX_ERROR_KINDS, OTHER_ERRORS, LoadWindow, bucket_us
+from chaos.load.record import RawLog, Recorder, close_seconds
+from chaos.load.stats import LoadWindow
 
 FD_ENV = "CHAOS_LOAD_FD"
 RAW_LOG_ENV = "CHAOS_LOAD_RAW_LOG"
@@ -87,107 +90,17 @@ def error_message(exception: BaseException | str) -> str:
     return text[:MAX_MESSAGE_CHARS] or "unknown failure"
 
 
-class _OpenWindow:
-    """The requests of one second so far (mutable; frozen into a LoadWindow when closed)."""
-
-    __slots__ = ("errors", "failures", "histogram", "requests")
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.failures = 0
-        self.histogram: dict[int, int] = {}
-        self.errors: dict[str, int] = {}
-
-    def add_error(self, message: str) -> None:
-        if message not in self.errors and len(self.errors) >= MAX_ERROR_KINDS:
-            message = OTHER_ERRORS
-        self.errors[message] = self.errors.get(message, 0) + 1
-
-    def freeze(self, second: int, users: int | None) -> LoadWindow:
-        return LoadWindow(second, self.requests, self.failures, self.histogram, self.errors, users)
-
-
-class RawLog:
-    """Per-request audit lines of this process (buffered; flushed once a second)."""
-
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO | None = open(  # noqa: SIM115 (open for the life of the process)
-            directory / f"requests-{os.getpid()}.jsonl", "a", encoding="utf-8"
-        )
-
-    def write(self, completed_at: float, response_time_ms: float, ok: bool) -> None:
-        if self._file is not None:
-            self._file.write(
-                f"[{completed_at!r}, {response_time_ms!r}, {'true' if ok else 'false'}]\n"
-            )
-
-    def flush(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-class Recorder:
-    """Every request of this process, in the window of the second it completed in."""
-
-    def __init__(self, raw_log: RawLog | None) -> None:
-        self._open: dict[int, _OpenWindow] = {}
-        self._raw_log = raw_log
+def request_listener(recorder: Recorder) -> Callable[..., None]:
+    """The Locust ``request`` listener feeding ``recorder`` (hot path: kept to one call)."""
+    record = recorder.record
 
     def on_request(
-        self, response_time: float | None = None, exception: Any = None, **_kwargs: Any
+        response_time: float | None = None, exception: Any = None, **_kwargs: Any
     ) -> None:
-        """Locust ``request`` listener; on the hot path, so kept to a few dict operations."""
-        now = time.time()
-        second = int(now)
-        window = self._open.get(second)
-        if window is None:
-            window = self._open[second] = _OpenWindow()
-        window.requests += 1
-        bucket = bucket_us(response_time or 0.0)
-        window.histogram[bucket] = window.histogram.get(bucket, 0) + 1
-        if exception is not None:
-            window.failures += 1
-            window.add_error(error_message(exception))
-        if self._raw_log is not None:
-            self._raw_log.write(now, response_time or 0.0, exception is None)
+        error = None if exception is None else error_message(exception)
+        record(time.time(), response_time or 0.0, error)
 
-    def take(self, through: int) -> dict[int, _OpenWindow]:
-        """Remove and return the windows of every second up to ``through``."""
-        closed = {second: window for second, window in self._open.items() if second <= through}
-        for second in closed:
-            del self._open[second]
-        if self._raw_log is not None:
-            self._raw_log.flush()
-        return closed
-
-    def close(self) -> None:
-        if self._raw_log is not None:
-            self._raw_log.close()
-
-
-def _close_seconds(
-    recorder: Recorder, first: int, through: int, users: int | None
-) -> tuple[list[LoadWindow], list[LoadWindow]]:
-    """(every second first..through, empty ones included; windows of seconds before first).
-
-    Seconds before ``first`` were already closed: their windows are late data, sent
-    without a user count so that merging keeps the on-time one.
-    """
-    taken = recorder.take(through)
-    late = [taken[second].freeze(second, None) for second in sorted(taken) if second < first]
-    on_time = [
-        taken[second].freeze(second, users)
-        if second in taken
-        else LoadWindow(second, 0, 0, users=users)
-        for second in range(first, through + 1)
-    ]
-    return on_time, late
+    return on_request
 
 
 # ---------------------------------------------------------------- output to the controller
@@ -282,7 +195,7 @@ class StandaloneStream:
         self._sink.close()
 
     def _emit_through(self, through: int) -> None:
-        on_time, late = _close_seconds(self._recorder, self._next, through, self._runner.user_count)
+        on_time, late = close_seconds(self._recorder, self._next, through, self._runner.user_count)
         for window in [*late, *on_time]:
             self._sink.window(window)
         self._next = max(self._next, through + 1)
@@ -307,7 +220,7 @@ class WorkerStream:
         self._send_through(int(now))
 
     def _send_through(self, through: int) -> None:
-        on_time, late = _close_seconds(self._recorder, self._next, through, self._runner.user_count)
+        on_time, late = close_seconds(self._recorder, self._next, through, self._runner.user_count)
         self._next = max(self._next, through + 1)
         windows = [window.to_json() for window in [*late, *on_time]]
         self._runner.send_message(MESSAGE_TYPE, {"closed_through": through, "windows": windows})
@@ -404,7 +317,7 @@ def _wire_standalone(events: Events, runner: Runner, start: float) -> None:
     sink = PipeSink.from_env()
     recorder = Recorder(_raw_log_from_env())
     stream = StandaloneStream(runner, recorder, sink, start)
-    events.request.add_listener(recorder.on_request)
+    events.request.add_listener(request_listener(recorder))
     events.spawning_complete.add_listener(
         lambda user_count, **_: sink.send({"type": "ready", "users": user_count, "workers": 0})
     )
@@ -422,7 +335,7 @@ def _wire_standalone(events: Events, runner: Runner, start: float) -> None:
 def _wire_worker(events: Events, runner: WorkerRunner, start: float) -> None:
     recorder = Recorder(_raw_log_from_env())
     stream = WorkerStream(runner, recorder, start)
-    events.request.add_listener(recorder.on_request)
+    events.request.add_listener(request_listener(recorder))
     ticker = gevent.spawn(
         _every_second,
         [CLOSE_DELAY_S],

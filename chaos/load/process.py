@@ -2,9 +2,12 @@
 
 Locust is never imported here (it patches the whole process with gevent): the Locust
 processes run ``python -m chaos.load.main`` and write JSON lines (see
-:mod:`chaos.load.plugin` for the protocol) to a pipe this module reads. The commands,
-one per shape (standalone, or a master with local and remote workers), and the
-locustfile of built-in tasks come from the pure builders of :mod:`chaos.load.argv`.
+:mod:`chaos.load.plugin` for the protocol) to a pipe that :mod:`chaos.load.stream`
+reads and turns into callbacks; this module decides what they mean for the run (ready,
+failed before or after start, stopping). The commands, one per shape (standalone, or a
+master with local and remote workers), and the locustfile of built-in tasks come from
+the pure builders of :mod:`chaos.load.argv`; messages about a process that ended, from
+:mod:`chaos.load.exits`.
 
 Every process starts in its own session and is only ever signalled by its PID.
 """
@@ -12,21 +15,15 @@ Every process starts in its own session and is only ever signalled by its PID.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import queue
-import re
-import select
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from chaos.errors import LoadError
 from chaos.load.argv import (
@@ -37,83 +34,17 @@ from chaos.load.argv import (
     standalone_argv,
     worker_argv,
 )
+from chaos.load.exits import STANDALONE, with_log
 from chaos.load.stats import LoadWindow
+from chaos.load.stream import LoadReady, LocustChild, LocustStream
 from chaos.spec.models import LoadSpec
 
 FD_ENV = "CHAOS_LOAD_FD"  # same names as in chaos.load.plugin, which cannot be imported here
 RAW_LOG_ENV = "CHAOS_LOAD_RAW_LOG"
 BUILTIN_LOCUSTFILE = "chaos_builtin_locustfile.py"
-LOG_TAIL_LINES = 20
-WATCH_INTERVAL_S = 0.2
-STANDALONE = "standalone"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding ``chaos/``
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LoadReady:
-    """Locust reported every user running (and every expected worker connected)."""
-
-    users: int
-    workers: int
-    started_at: float  # time.time() when the controller heard it
-
-
-# ---------------------------------------------------------------- diagnostics
-
-
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
-    try:
-        with path.open("rb") as file:
-            file.seek(max(0, file.seek(0, os.SEEK_END) - 64 * 1024))
-            text = file.read().decode("utf-8", errors="replace")
-    except OSError:
-        return []
-    return text.splitlines()[-lines:]
-
-
-ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
-
-
-def describe_exit(role: str, code: int | None, log: Path) -> str:
-    """Why a Locust process ended, with the error it printed and the end of its log."""
-    who = f"Locust {role}" if role != STANDALONE else "Locust"
-    if code is None:
-        what = f"{who} stopped streaming windows"
-    elif code < 0:
-        what = f"{who} exited with code {code} ({signal.Signals(-code).name})"
-    else:
-        what = f"{who} exited with code {code}"
-    tail = log_tail(log)
-    errors = [line for line in tail if ERROR_LINE.match(line)]
-    if errors:
-        what += f": {errors[-1]}"
-    return with_log(what, log, tail)
-
-
-def with_log(message: str, log: Path, tail: list[str] | None = None) -> str:
-    tail = log_tail(log) if tail is None else tail
-    if not tail:
-        return message
-    return f"{message}\n--- last lines of {log} ---\n" + "\n".join(tail)
-
-
-LINE_TYPES: dict[str, Callable[[dict[str, Any]], LoadWindow | LoadReady | str]] = {
-    "window": LoadWindow.from_json,
-    "ready": lambda line: LoadReady(int(line["users"]), int(line["workers"]), time.time()),
-    "error": lambda line: str(line["message"]),
-}
-
-
-# ---------------------------------------------------------------- the process manager
-
-
-@dataclass(frozen=True)
-class _Locust:
-    role: str  # STANDALONE, "master", "worker 1", ...
-    popen: subprocess.Popen[bytes]
-    log: Path
 
 
 class LoadProcess:
@@ -145,8 +76,7 @@ class LoadProcess:
         self._on_failure = on_failure
         self._raw_log_dir = raw_log_dir
         self._python = python
-        self._processes: list[_Locust] = []
-        self._events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._processes: list[LocustChild] = []
         self._outcome = threading.Event()  # ready, or failed before ready
         self._ready: LoadReady | None = None
         self._start_failure: str | None = None
@@ -155,7 +85,7 @@ class LoadProcess:
         self._failed = False
         self._stop_requested = False
         self._stopped = False
-        self._threads: list[threading.Thread] = []
+        self._stream: LocustStream | None = None
 
     @property
     def pids(self) -> list[int]:
@@ -223,7 +153,7 @@ class LoadProcess:
             raise
         finally:
             os.close(write_fd)  # the master holds the only write end: its exit means EOF
-        self._start_threads(read_fd)
+        self._start_stream(read_fd)
         if address is None:
             return
         for index in range(1, self.spec.workers + 1):
@@ -257,95 +187,28 @@ class LoadProcess:
                 pass_fds=(pipe_fd,) if pipe_fd >= 0 else (),
                 start_new_session=True,
             )
-        self._processes.append(_Locust(role, popen, log))
+        self._processes.append(LocustChild(role, popen, log))
         logger.debug("started Locust %s (pid %d): %s", role, popen.pid, argv)
 
-    def _start_threads(self, read_fd: int) -> None:
-        self._threads = [
-            threading.Thread(
-                target=self._read_pipe, args=(read_fd,), name="locust-pipe", daemon=True
-            ),
-            threading.Thread(target=self._dispatch, name="locust-events", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+    def _start_stream(self, read_fd: int) -> None:
+        self._stream = LocustStream(
+            read_fd,
+            self._processes,  # workers spawned after this are watched too
+            on_window=self._on_window,
+            on_ready=self._became_ready,
+            on_problem=self._fail,
+        )
+        self._stream.start()
 
-    # ------------------------------------------------------------ reading and dispatching
+    # ------------------------------------------------------------ ready, or failed
 
-    def _read_pipe(self, fd: int) -> None:
-        """Drain the pipe into the event queue at once; watch the local workers meanwhile."""
-        pending = b""
-        reported: set[str] = set()
-        try:
-            while True:
-                readable, _, _ = select.select([fd], [], [], WATCH_INTERVAL_S)
-                if readable:
-                    chunk = os.read(fd, 1 << 16)
-                    if not chunk:
-                        break
-                    *lines, pending = (pending + chunk).split(b"\n")
-                    for line in lines:
-                        self._events.put(("line", line))
-                self._watch_workers(reported)
-        finally:
-            os.close(fd)
-            self._events.put(("master_exit", None))
-
-    def _watch_workers(self, reported: set[str]) -> None:
-        for locust in self._processes[1:]:
-            if locust.role not in reported and locust.popen.poll() is not None:
-                reported.add(locust.role)
-                self._events.put(
-                    ("exit", describe_exit(locust.role, locust.popen.returncode, locust.log))
-                )
-
-    def _dispatch(self) -> None:
-        handlers: dict[str, Callable[[Any], bool]] = {
-            "line": self._handle_line,
-            "exit": self._handle_exit,
-            "master_exit": self._handle_master_exit,
-        }
-        while True:
-            kind, payload = self._events.get()
-            if not handlers[kind](payload):
-                return
-
-    def _handle_line(self, raw: bytes) -> bool:
-        try:
-            line = json.loads(raw)
-            value = LINE_TYPES[line["type"]](line)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            logger.warning("ignoring a malformed line from Locust: %r", raw[:200])
-            return True
-        if isinstance(value, LoadWindow):
-            self._deliver_window(value)
-        elif isinstance(value, LoadReady):
-            self._ready = value
-            self._outcome.set()
-        else:
-            self._fail(with_log(f"Locust reported: {value}", self._processes[0].log))
-        return True
-
-    def _deliver_window(self, window: LoadWindow) -> None:
-        try:
-            self._on_window(window)
-        except Exception:  # a consumer bug must not stop the stream
-            logger.exception("on_window callback failed for second %d", window.second)
-
-    def _handle_exit(self, reason: str) -> bool:
-        self._fail(reason)
-        return True
-
-    def _handle_master_exit(self, _payload: None) -> bool:
-        main = self._processes[0]
-        try:
-            code: int | None = main.popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            code = None
-        self._fail(describe_exit(main.role, code, main.log))
-        return False
+    def _became_ready(self, ready: LoadReady) -> None:
+        self._ready = ready
+        self._outcome.set()
 
     def _fail(self, reason: str) -> None:
+        """Only the first problem counts: before ready it fails :meth:`start`, after it
+        goes to ``on_failure``; once stopping (or aborting) none does."""
         with self._lock:
             if self._failed or self._stop_requested:
                 return
@@ -385,11 +248,11 @@ class LoadProcess:
                     )
                     locust.popen.kill()
                     locust.popen.wait()
-            for thread in self._threads:
-                thread.join(timeout=max(1.0, deadline - time.monotonic()))
+            if self._stream is not None:
+                self._stream.join(deadline)
             self._stopped = True
 
-    def _terminate(self, processes: list[_Locust], deadline: float) -> None:
+    def _terminate(self, processes: list[LocustChild], deadline: float) -> None:
         for locust in processes:
             if locust.popen.poll() is None:
                 locust.popen.send_signal(signal.SIGTERM)
@@ -406,6 +269,6 @@ class LoadProcess:
                 locust.popen.kill()
         for locust in self._processes:
             locust.popen.wait()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        if self._stream is not None:
+            self._stream.join(time.monotonic() + 5)
         self._stopped = True

@@ -412,7 +412,7 @@ def test_per_second_percentiles_match_the_raw_requests(
 def test_the_controller_side_and_the_pure_modules_never_import_locust() -> None:
     code = (
         "import sys, chaos.load, chaos.load.process, chaos.load.argv, chaos.load.merge,"
-        " chaos.load.stats\n"
+        " chaos.load.stats, chaos.load.record, chaos.load.stream, chaos.load.exits\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))"
     )
     result = subprocess.run(
