@@ -258,7 +258,9 @@ class LoadSpec(Model):
         default=0.0, ge=0, description="Built-in tasks: pause of each user between requests."
     )
     timeout: Duration = Field(
-        default=10.0, gt=0, description="Built-in tasks: a request taking longer fails."
+        default=10.0,
+        gt=0,
+        description="Built-in tasks: a request waiting longer (to connect, or for data) fails.",
     )
     workers: int = Field(
         default=0, ge=0, description="Local Locust workers under a Locust master (0: one process)."
