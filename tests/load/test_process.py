@@ -252,9 +252,10 @@ def start_remote_worker(run: Run, port: int, directory: Path) -> subprocess.Pope
         )
 
 
-def test_remote_worker_attaches_with_the_documented_command(
+def with_remote_worker(
     server_url: str, start_load: Callable[..., Run], tmp_path: Path
-) -> None:
+) -> tuple[Run, subprocess.Popen[bytes]]:
+    """A master expecting one remote worker, and that worker started the documented way."""
     port = free_base_port(1)
     run = start_load(
         {
@@ -266,7 +267,13 @@ def test_remote_worker_attaches_with_the_documented_command(
             "masterBind": f"127.0.0.1:{port}",
         }
     )
-    worker = start_remote_worker(run, port, tmp_path / "elsewhere")
+    return run, start_remote_worker(run, port, tmp_path / "elsewhere")
+
+
+def test_remote_worker_attaches_with_the_documented_command(
+    server_url: str, start_load: Callable[..., Run], tmp_path: Path
+) -> None:
+    run, worker = with_remote_worker(server_url, start_load, tmp_path)
     try:
         ready = run.process.start()
         assert (ready.users, ready.workers) == (2, 1)
@@ -284,18 +291,7 @@ def test_remote_worker_attaches_with_the_documented_command(
 def test_a_lost_remote_worker_is_reported(
     server_url: str, start_load: Callable[..., Run], tmp_path: Path
 ) -> None:
-    port = free_base_port(1)
-    run = start_load(
-        {
-            "host": server_url,
-            "tasks": [{"path": "/"}],
-            "users": 2,
-            "wait": "20ms",
-            "remoteWorkers": 1,
-            "masterBind": f"127.0.0.1:{port}",
-        }
-    )
-    worker = start_remote_worker(run, port, tmp_path / "elsewhere")
+    run, worker = with_remote_worker(server_url, start_load, tmp_path)
     try:
         run.process.start()
         worker.kill()  # SIGKILL: it cannot say goodbye; the master notices missing heartbeats
