@@ -7,7 +7,7 @@ after the second's end, whichever comes first: one slow worker cannot hold back 
 conditions, and a worker that has gone no longer counts. Data for a second already
 released is late: it comes back at once as one more window for that second, with
 ``users: None``, for the consumer to merge (the pipe protocol in :mod:`chaos.load.plugin`
-says so). The Locust side (:class:`chaos.load.plugin.MasterMerge`) passes in who is
+says so). The master's role (:class:`chaos.load.roles.MasterMerge`) passes in who is
 connected and what time it is, and writes out what comes back.
 """
 

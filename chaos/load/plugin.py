@@ -15,7 +15,10 @@ process plays its part:
 * **master**: merges the workers' windows per second and emits a second as soon as every
   connected worker has closed it, or at most :data:`~chaos.load.merge.GRACE_S` after its
   end, so one slow worker cannot hold back stop conditions (the pure merge logic is in
-  :mod:`chaos.load.merge`; this module feeds it and writes what it releases).
+  :mod:`chaos.load.merge`).
+
+The three roles are pure classes in :mod:`chaos.load.roles`; this module runs them in
+Locust: the per-second greenlets, Locust's events and the ``chaos_windows`` messages.
 
 The pipe protocol (file descriptor ``$CHAOS_LOAD_FD``, inherited from the controller):
 one JSON object per line, written and flushed at once::
@@ -43,6 +46,7 @@ raw requests.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -59,8 +63,9 @@ from locust.exception import CatchResponseError
 from locust.rpc.protocol import Message
 from locust.runners import MasterRunner, Runner, WorkerRunner
 
-from chaos.load.merge import GRACE_S, WorkerWindowMerge
-from chaos.load.record import RawLog, Recorder, close_seconds
+from chaos.load.merge import GRACE_S
+from chaos.load.record import RawLog, Recorder
+from chaos.load.roles import MasterMerge, StandaloneStream, WorkerStream
 from chaos.load.stats import LoadWindow
 
 FD_ENV = "CHAOS_LOAD_FD"
@@ -173,126 +178,6 @@ def _guarded(
     return tick
 
 
-# ---------------------------------------------------------------- standalone
-
-
-class StandaloneStream:
-    """LocalRunner: close each second ~20 ms after it ends and write it to the pipe."""
-
-    def __init__(self, runner: Runner, recorder: Recorder, sink: PipeSink, start: float) -> None:
-        self._runner = runner
-        self._recorder = recorder
-        self._sink = sink
-        self._next = int(start)
-
-    def tick(self, now: float) -> None:
-        self._emit_through(int(now) - 1)
-
-    def finish(self, now: float) -> None:
-        """Flush everything, the current partial second included, and close the pipe."""
-        self._emit_through(int(now))
-        self._recorder.close()
-        self._sink.close()
-
-    def _emit_through(self, through: int) -> None:
-        on_time, late = close_seconds(self._recorder, self._next, through, self._runner.user_count)
-        for window in [*late, *on_time]:
-            self._sink.window(window)
-        self._next = max(self._next, through + 1)
-
-
-# ---------------------------------------------------------------- worker
-
-
-class WorkerStream:
-    """Worker: send each closed second to the master ~20 ms after it ends."""
-
-    def __init__(self, runner: WorkerRunner, recorder: Recorder, start: float) -> None:
-        self._runner = runner
-        self._recorder = recorder
-        self._next = int(start)
-
-    def tick(self, now: float) -> None:
-        self._send_through(int(now) - 1)
-
-    def finish(self, now: float) -> None:
-        """Send everything left, the current partial second included (the worker is leaving)."""
-        self._send_through(int(now))
-
-    def _send_through(self, through: int) -> None:
-        on_time, late = close_seconds(self._recorder, self._next, through, self._runner.user_count)
-        self._next = max(self._next, through + 1)
-        windows = [window.to_json() for window in [*late, *on_time]]
-        self._runner.send_message(MESSAGE_TYPE, {"closed_through": through, "windows": windows})
-
-
-# ---------------------------------------------------------------- master
-
-
-class MasterMerge:
-    """Master: merge the workers' windows per second and write each second once complete.
-
-    The merging, and when a second is complete, are :mod:`chaos.load.merge`'s; this
-    class feeds it the workers' ``chaos_windows`` messages, the connected workers and
-    the time, and writes what it releases to the pipe.
-    """
-
-    def __init__(self, runner: MasterRunner, sink: PipeSink, start: float) -> None:
-        self._runner = runner
-        self._sink = sink
-        self._merge = WorkerWindowMerge(start)
-        self._expected_workers = 0  # set when spawning completes
-        self._stopping = False
-        self._lost_reported = False
-
-    def on_message(self, environment: Environment, msg: Message, **_kwargs: Any) -> None:
-        data = msg.data
-        windows = [LoadWindow.from_json(item) for item in data["windows"]]
-        closed_through = int(data["closed_through"])
-        for window in self._merge.add(msg.node_id, windows, closed_through=closed_through):
-            self._sink.window(window)  # late: the second is out already
-        self.flush(time.time())
-
-    def on_ready(self, user_count: int) -> None:
-        self._expected_workers = self._runner.worker_count
-        self._sink.send(
-            {"type": "ready", "users": user_count, "workers": self._runner.worker_count}
-        )
-
-    def stopping(self) -> None:
-        self._stopping = True
-
-    def tick(self, now: float) -> None:
-        self.flush(now)
-        self._check_workers()
-
-    def flush(self, now: float, *, final: bool = False) -> None:
-        """Write every complete second; with ``final``, every second up to now regardless."""
-        clients = self._runner.clients
-        connected = {node.id for node in clients.ready + clients.spawning + clients.running}
-        released = self._merge.release(
-            now, connected=connected, locust_users=self._runner.user_count, final=final
-        )
-        for window in released:
-            self._sink.window(window)
-
-    def finish(self, now: float) -> None:
-        self.flush(now, final=True)
-        self._sink.close()
-
-    def _check_workers(self) -> None:
-        """Workers elsewhere cannot be watched by the controller: say when one is lost."""
-        if self._stopping or self._lost_reported or not self._expected_workers:
-            return
-        connected = self._runner.worker_count
-        if connected < self._expected_workers:
-            self._lost_reported = True
-            self._sink.error(
-                f"Locust workers lost: {connected} of {self._expected_workers} still connected "
-                "(a worker quit or stopped sending heartbeats)"
-            )
-
-
 # ---------------------------------------------------------------- wiring
 
 
@@ -316,7 +201,7 @@ def _on_init(environment: Environment, runner: Runner, **_kwargs: Any) -> None:
 def _wire_standalone(events: Events, runner: Runner, start: float) -> None:
     sink = PipeSink.from_env()
     recorder = Recorder(_raw_log_from_env())
-    stream = StandaloneStream(runner, recorder, sink, start)
+    stream = StandaloneStream(runner=runner, recorder=recorder, sink=sink, start=start)
     events.request.add_listener(request_listener(recorder))
     events.spawning_complete.add_listener(
         lambda user_count, **_: sink.send({"type": "ready", "users": user_count, "workers": 0})
@@ -334,7 +219,8 @@ def _wire_standalone(events: Events, runner: Runner, start: float) -> None:
 
 def _wire_worker(events: Events, runner: WorkerRunner, start: float) -> None:
     recorder = Recorder(_raw_log_from_env())
-    stream = WorkerStream(runner, recorder, start)
+    send = functools.partial(runner.send_message, MESSAGE_TYPE)
+    stream = WorkerStream(runner=runner, recorder=recorder, send=send, start=start)
     events.request.add_listener(request_listener(recorder))
     ticker = gevent.spawn(
         _every_second,
@@ -354,8 +240,12 @@ def _wire_worker(events: Events, runner: WorkerRunner, start: float) -> None:
 
 def _wire_master(events: Events, runner: MasterRunner, start: float) -> None:
     sink = PipeSink.from_env()
-    merge = MasterMerge(runner, sink, start)
-    runner.register_message(MESSAGE_TYPE, merge.on_message)
+    merge = MasterMerge(runner=runner, sink=sink, start=start)
+
+    def on_message(environment: Environment, msg: Message, **_kwargs: Any) -> None:
+        merge.receive(msg.node_id, msg.data, now=time.time())
+
+    runner.register_message(MESSAGE_TYPE, on_message)
     events.spawning_complete.add_listener(lambda user_count, **_: merge.on_ready(user_count))
     # Not test_stopping: a headless master also stops the test itself when its last worker
     # is lost, and that is exactly what must be reported.
