@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from chaos.load.process import LoadProcess  # noqa: E402
 from chaos.load.stats import LoadWindow  # noqa: E402
-from chaos.spec.models import LoadSpec  # noqa: E402
+from chaos.spec.load import LoadSpec  # noqa: E402
 
 LOCUST = Path(sys.executable).with_name("locust")
 LOCUSTFILE = """\

@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.spec.models import SliSpec
+from chaos.spec.steady import SliSpec
 from chaos.steady import hypothesis as hyp
 from chaos.steady import slis as sli_rules
 from chaos.steady.hypothesis import Observation, Phase

@@ -26,7 +26,7 @@ from chaos.controller.monitor import SteadyStateMonitor, Tripped
 from chaos.controller.records import sample_data
 from chaos.controller.verdict import AbortKind
 from chaos.errors import ChaosError
-from chaos.spec.models import SliSpec
+from chaos.spec.steady import SliSpec
 from chaos.steady import slis
 from chaos.steady.hypothesis import Observation, Phase
 

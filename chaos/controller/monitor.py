@@ -28,7 +28,8 @@ from typing import Any
 from chaos.controller import explain
 from chaos.controller.records import finite, point_data
 from chaos.load.stats import LoadWindow, load_metric, merge_windows
-from chaos.spec.models import Experiment, LoadMetric, SliSpec, StopCondition
+from chaos.spec.models import Experiment, StopCondition
+from chaos.spec.steady import LoadMetric, SliSpec
 from chaos.steady import hypothesis as hyp
 from chaos.steady import slis as sli_rules
 from chaos.steady.hypothesis import Observation, Phase

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from chaos.load.stats import LoadWindow, load_metric
-from chaos.spec.models import LoadMetric
+from chaos.spec.steady import LoadMetric
 from chaos.steady.hypothesis import Observation
 from chaos.steady.slis import SliPoint
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos.spec.models import SteadyState
+from chaos.spec.steady import SteadyState
 from chaos.steady.probes import build_probe
 from chaos.steady.prometheus import PrometheusQuery
 

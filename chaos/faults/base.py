@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.spec.models import FaultParams, TargetKind
+from chaos.spec.base import FaultParams
+from chaos.spec.models import TargetKind
 from chaos.targets.base import Target
 
 

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from chaos.errors import FaultError, HostError, RevertError
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
-from chaos.spec.models import FaultParams
+from chaos.spec.base import FaultParams
 from chaos.spec.sizes import Size
 
 NAME = "disk-fill"

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 from chaos.errors import FaultError, HostError
 from chaos.faults import kernel_net, lab_links
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
-from chaos.spec.models import FaultParams
+from chaos.spec.base import FaultParams
 
 NAME = "network-bandwidth"
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit)\s*$", re.IGNORECASE)

@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from chaos.errors import FaultError, HostError, RevertError
 from chaos.faults import kernel_net, lab_links
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
-from chaos.spec.models import FaultParams
+from chaos.spec.base import FaultParams
 from chaos.spec.units import Duration
 
 NAME = "network-latency"

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from chaos.faults import kernel_net, lab_links
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
-from chaos.spec.models import FaultParams
+from chaos.spec.base import FaultParams
 
 NAME = "network-partition"
 

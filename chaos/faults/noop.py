@@ -8,7 +8,7 @@ fan-out and abort latency measure the platform, not iptables.
 from __future__ import annotations
 
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
-from chaos.spec.models import FaultParams
+from chaos.spec.base import FaultParams
 
 NAME = "noop"
 

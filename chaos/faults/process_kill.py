@@ -14,7 +14,8 @@ from pydantic import Field
 from chaos.errors import FaultError, HostError
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo, nothing_to_revert
 from chaos.host import procfs
-from chaos.spec.models import FaultParams, TargetKind
+from chaos.spec.base import FaultParams
+from chaos.spec.models import TargetKind
 
 NAME = "process-kill"
 

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from chaos.errors import FaultError, HostError, RevertError
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
-from chaos.spec.models import FaultParams
+from chaos.spec.base import FaultParams
 from chaos.spec.sizes import Size
 
 WORKER_TTL_S = 3600.0  # the workers' own bound; the agent's lease reverts much sooner

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaos.spec.models import LoadSpec
+from chaos.spec.load import LoadSpec
 
 ENTRY_MODULE = "chaos.load.main"
 LOOPBACK = "127.0.0.1"

@@ -15,7 +15,7 @@ from typing import Any
 from locust import constant
 from locust.contrib.fasthttp import FastHttpUser
 
-from chaos.spec.models import LoadTask
+from chaos.spec.load import LoadTask
 
 USER_CLASS_NAME = "ChaosBuiltinUser"
 

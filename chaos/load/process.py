@@ -37,7 +37,7 @@ from chaos.load.argv import (
 from chaos.load.exits import STANDALONE, with_log
 from chaos.load.stats import LoadWindow
 from chaos.load.stream import LoadReady, LocustChild, LocustStream
-from chaos.spec.models import LoadSpec
+from chaos.spec.load import LoadSpec
 
 FD_ENV = "CHAOS_LOAD_FD"  # same names as in chaos.load.plugin, which cannot be imported here
 RAW_LOG_ENV = "CHAOS_LOAD_RAW_LOG"

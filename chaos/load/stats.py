@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from chaos.spec.models import LoadMetric
+from chaos.spec.steady import LoadMetric
 
 MAX_ERROR_KINDS = 20
 OTHER_ERRORS = "other"

@@ -13,7 +13,8 @@ from enum import StrEnum
 
 from chaos.errors import EmptySelection, PlanError
 from chaos.faults.base import FaultType
-from chaos.spec.models import Experiment, FaultParams, FaultStep, ParallelStep, PauseStep
+from chaos.spec.base import FaultParams
+from chaos.spec.models import Experiment, FaultStep, ParallelStep, PauseStep
 from chaos.targets.base import Scope, Target, TargetBackend
 
 

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from chaos.controller.events import Event, EventKind, RunStatus
 from chaos.load.stats import LoadWindow, load_metric
-from chaos.spec.models import LoadMetric
+from chaos.spec.steady import LoadMetric
 from chaos.steady.slis import format_value
 from chaos.store.repository import RunDetail, RunRecord
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from chaos.errors import ProbeError
 from chaos.host.command import OUTPUT_LIMIT, CommandOutput, run_command, signal_name
-from chaos.spec.models import BodyMatch, CommandProbeSpec, HttpProbeSpec, JsonMatch, ProbeSpec
+from chaos.spec.steady import BodyMatch, CommandProbeSpec, HttpProbeSpec, JsonMatch, ProbeSpec
 from chaos.steady.http import exchange, no_proxy_opener
 
 _JSON_PATH = re.compile(r"[^.\[\]]+|\[\d+\]")

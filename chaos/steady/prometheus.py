@@ -9,7 +9,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from chaos.spec.models import PrometheusSpec
+from chaos.spec.steady import PrometheusSpec
 from chaos.steady.http import exchange, no_proxy_opener
 from chaos.steady.probes import ProbeSample, elapsed_ms
 

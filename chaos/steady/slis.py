@@ -19,7 +19,8 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from chaos.spec.models import SliSpec, StopCondition
+from chaos.spec.models import StopCondition
+from chaos.spec.steady import SliSpec
 from chaos.spec.units import Threshold
 from chaos.steady.hypothesis import Phase
 

@@ -52,6 +52,16 @@ class SampleRow(SQLModel, table=True):
     error: str | None = None
 
 
+LATENCY_COLUMNS = (
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+)
+"""The load window's latency columns, each named after the LoadMetric it holds."""
+
+
 class LoadWindowRow(SQLModel, table=True):
     """One second of load, merged from every Locust process: counts, SLIs, the histogram."""
 

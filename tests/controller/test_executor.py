@@ -10,7 +10,8 @@ from chaos.controller.executor import LocalExecutor
 from chaos.errors import FaultError
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
 from chaos.plan.planner import PlannedFault
-from chaos.spec.models import FaultParams, TargetKind
+from chaos.spec.base import FaultParams
+from chaos.spec.models import TargetKind
 from chaos.targets.base import Target
 
 

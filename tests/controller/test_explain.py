@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chaos.controller.explain import SliValues, Snapshot, probe_row, rows, sli_row
-from chaos.spec.models import SliSpec
+from chaos.spec.steady import SliSpec
 from chaos.steady.hypothesis import (
     Observation,
     Phase,

@@ -12,7 +12,8 @@ from chaos.errors import FaultError, RevertError
 from chaos.faults import CATALOG
 from chaos.faults.base import Undo
 from chaos.plan.planner import PlannedFault
-from chaos.spec.models import FaultParams, TargetKind
+from chaos.spec.base import FaultParams
+from chaos.spec.models import TargetKind
 from chaos.targets.base import Target
 
 

@@ -15,7 +15,7 @@ from chaos.load.argv import (
     standalone_argv,
     worker_argv,
 )
-from chaos.spec.models import LoadSpec
+from chaos.spec.load import LoadSpec
 
 
 def spec(**fields: Any) -> LoadSpec:

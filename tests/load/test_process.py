@@ -25,7 +25,7 @@ from chaos.errors import LoadError
 from chaos.load.argv import remote_worker_argv
 from chaos.load.process import LoadProcess, LoadReady
 from chaos.load.stats import LoadWindow, merge_windows, percentile_ms
-from chaos.spec.models import LoadSpec
+from chaos.spec.load import LoadSpec
 from tests.support import free_base_port, pid_alive, wait_for
 
 # ---------------------------------------------------------------- a real server on loopback

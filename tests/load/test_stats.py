@@ -17,7 +17,7 @@ from chaos.load.stats import (
     merge_windows,
     percentile_ms,
 )
-from chaos.spec.models import LoadMetric
+from chaos.spec.steady import LoadMetric
 
 
 def nearest_rank(values: list[float], q: float) -> float:

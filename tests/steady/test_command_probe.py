@@ -15,7 +15,7 @@ import pytest
 
 from chaos.errors import ProbeError
 from chaos.host.command import OUTPUT_LIMIT
-from chaos.spec.models import ProbeSpec
+from chaos.spec.steady import ProbeSpec
 from chaos.steady.probes import CommandProbe, ProbeSample, build_probe
 
 

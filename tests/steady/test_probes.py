@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from chaos.spec.models import ProbeSpec
+from chaos.spec.steady import ProbeSpec
 from chaos.steady.probes import HttpProbe, build_probe, json_lookup
 
 OK_DOCUMENT = {"status": "ok", "items": [{"name": "a"}]}

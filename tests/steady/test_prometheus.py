@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from chaos.spec.models import PrometheusSpec
+from chaos.spec.steady import PrometheusSpec
 from chaos.steady.prometheus import PrometheusQuery
 from tests.prometheus_lab import Servers, free_port  # fixtures: ``servers``, ``metrics_endpoint``
 

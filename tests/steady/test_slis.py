@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from chaos.spec.models import SliSpec, StopCondition
+from chaos.spec.models import StopCondition
+from chaos.spec.steady import SliSpec
 from chaos.spec.units import parse_threshold
 from chaos.steady.hypothesis import Phase, check_recovery, recovered_at
 from chaos.steady.slis import (

@@ -1,4 +1,4 @@
-"""The run store on a real SQLite file, fed by real events through the event bus."""
+"""The run store on a real SQLite file: finding runs, reopening, interrupted runs, errors."""
 
 from __future__ import annotations
 
@@ -8,153 +8,17 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from chaos.controller.events import Event, EventBus, EventKind, RunStatus
+from chaos.controller.events import EventBus, RunStatus
 from chaos.errors import StoreError
-from chaos.steady.hypothesis import Phase
 from chaos.store.repository import RunStore, sqlite_url
+from tests.store.run_events import full_run, new_id, start_run
 from tests.support import pid_alive, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
-
-VERDICT = {
-    "status": "passed",
-    "exit_code": 0,
-    "reasons": [],
-    "time_to_recover_s": 1.5,
-    "unreverted": [],
-    "checks": {},
-}
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "runs" / "chaos.db"
-
-
-@pytest.fixture
-def store(db_path: Path) -> Iterator[RunStore]:
-    opened = RunStore(sqlite_url(db_path))
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def bus(store: RunStore) -> EventBus:
-    events = EventBus()
-    events.subscribe(store.recorder())
-    return events
-
-
-def start_run(bus: EventBus, run_id: str, *, experiment: str = "lab-api-kill") -> None:
-    bus.emit(
-        EventKind.RUN_STARTED,
-        run_id=run_id,
-        phase=None,
-        message=f"run {run_id} started",
-        data={
-            "experiment": experiment,
-            "source": "experiments/lab-api-kill.yaml",
-            "lab": "default",
-            "spec": {"metadata": {"name": experiment}},
-        },
-    )
-
-
-def emit_sample(bus: EventBus, run_id: str, tick: int, *, ok: bool = True) -> None:
-    bus.emit(
-        EventKind.SAMPLE,
-        run_id=run_id,
-        phase=Phase.BASELINE,
-        data={
-            "tick": tick,
-            "probe": "homepage",
-            "ok": ok,
-            "latency_ms": 12.5 + tick,
-            "status": 200 if ok else None,
-            "error": None if ok else "cannot connect: refused",
-            "started_at": 1000.0 + tick,
-        },
-    )
-
-
-def full_run(bus: EventBus, run_id: str, *, experiment: str = "lab-api-kill") -> None:
-    start_run(bus, run_id, experiment=experiment)
-    for tick in range(3):
-        emit_sample(bus, run_id, tick, ok=tick != 1)
-    bus.emit(
-        EventKind.FAULT_APPLIED,
-        run_id=run_id,
-        phase=Phase.INJECT,
-        message="process-kill applied to api",
-        data={"fault": "process-kill", "targets": ["api-1"]},
-    )
-    bus.emit(EventKind.VERDICT, run_id=run_id, phase=Phase.VERDICT, message="passed", data=VERDICT)
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-def test_a_whole_run_round_trips(store: RunStore, bus: EventBus) -> None:
-    run_id = new_id()
-    before = time.time()
-    full_run(bus, run_id)
-    assert bus.errors == []
-
-    detail = store.get_run(run_id)
-    assert detail is not None
-    run = detail.run
-    assert run.id == run_id
-    assert run.experiment == "lab-api-kill"
-    assert run.source == "experiments/lab-api-kill.yaml"
-    assert run.lab == "default"
-    assert run.status is RunStatus.PASSED
-    assert run.exit_code == 0
-    assert run.reasons == ()
-    assert run.time_to_recover_s == 1.5
-    assert run.verdict == VERDICT
-    assert before <= run.started_at <= run.ended_at <= time.time()
-    assert run.host
-
-    kinds = [event.kind for event in detail.events]
-    assert kinds == [EventKind.RUN_STARTED, EventKind.FAULT_APPLIED, EventKind.VERDICT]
-    started, applied, verdict = detail.events
-    assert started.message == f"run {run_id} started"
-    assert "spec" not in started.data  # the spec is kept once, on the run
-    assert started.data["experiment"] == "lab-api-kill"
-    assert applied.phase == "inject"
-    assert applied.data == {"fault": "process-kill", "targets": ["api-1"]}
-    assert verdict.data == VERDICT
-
-    assert [(s.tick, s.ok) for s in detail.samples] == [(0, True), (1, False), (2, True)]
-    failed = detail.samples[1]
-    assert failed.phase == "baseline"
-    assert failed.probe == "homepage"
-    assert failed.status is None
-    assert failed.error == "cannot connect: refused"
-    assert failed.latency_ms == 13.5
-    assert failed.started_at == 1001.0
-
-
-def test_a_failed_verdict_keeps_its_reasons(store: RunStore, bus: EventBus) -> None:
-    run_id = new_id()
-    start_run(bus, run_id)
-    reasons = ["homepage passed 1/3 samples during inject"]
-    verdict = {**VERDICT, "status": "failed", "exit_code": 1, "reasons": reasons}
-    verdict["time_to_recover_s"] = None
-    bus.emit(EventKind.VERDICT, run_id=run_id, phase=Phase.VERDICT, data=verdict)
-
-    run = store.get_run(run_id).run
-    assert run.status is RunStatus.FAILED
-    assert run.exit_code == 1
-    assert run.reasons == tuple(reasons)
-    assert run.time_to_recover_s is None
 
 
 def test_runs_are_listed_newest_first_and_limited(store: RunStore, bus: EventBus) -> None:
@@ -336,22 +200,3 @@ def test_an_unreachable_postgresql_raises_store_error_without_the_password() -> 
         with pytest.raises(StoreError) as caught:
             RunStore(url)
         assert "secret" not in str(caught.value)
-
-
-def test_a_failing_subscriber_does_not_stop_the_others(store: RunStore) -> None:
-    bus = EventBus()
-    seen: list[Event] = []
-
-    def broken(event: Event) -> None:
-        raise RuntimeError("terminal went away")
-
-    bus.subscribe(broken)
-    bus.subscribe(store.recorder())
-    bus.subscribe(seen.append)
-    run_id = new_id()
-    full_run(bus, run_id)
-
-    assert len(bus.errors) == 6  # one per event
-    assert bus.errors[0] == "broken: terminal went away"
-    assert len(seen) == 6
-    assert store.get_run(run_id).run.status is RunStatus.PASSED
