@@ -11,28 +11,18 @@ from chaos.controller.guard import RunGuard
 from chaos.controller.monitor import SteadyStateMonitor
 from chaos.controller.verdict import AbortKind
 from chaos.errors import LoadError
-from chaos.faults import CATALOG
 from chaos.load.stats import LoadWindow, bucket_us
-from chaos.spec.loader import load_text
 from chaos.spec.models import Experiment
 from chaos.steady.hypothesis import Observation, Phase
 from chaos.steady.probes import ProbeSample
+from tests.controller.experiments import experiment as make_experiment
 
-EXPERIMENT = """\
-apiVersion: chaos/v1
-kind: Experiment
-metadata: {name: guard}
-spec:
-  targets:
-    api: {selector: {labels: {app: api}}}
-  load: {host: "http://127.0.0.1:1", tasks: [{path: /}]}
+REST = """\
   steadyState:
     probes:
       - {name: homepage, http: {url: "http://127.0.0.1:1/", status: 200}}
     slis:
       - {name: errors, metric: error_ratio, threshold: "< 10%"}
-  method:
-    - {fault: network-partition, target: api, duration: 5s}
   stopConditions:
     - {probe: homepage}
     - {sli: errors, threshold: "> 50%"}
@@ -60,7 +50,7 @@ class Recorder:
 
 @pytest.fixture
 def experiment() -> Experiment:
-    return load_text(EXPERIMENT, file="guard.yaml", catalog=CATALOG)
+    return make_experiment("guard", REST)
 
 
 @pytest.fixture

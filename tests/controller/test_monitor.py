@@ -8,26 +8,16 @@ import math
 import pytest
 
 from chaos.controller.monitor import SteadyStateMonitor
-from chaos.faults import CATALOG
 from chaos.load.stats import LoadWindow, bucket_us
-from chaos.spec.loader import load_text
 from chaos.steady.hypothesis import Phase
+from tests.controller.experiments import experiment as make_experiment
 
-EXPERIMENT = """\
-apiVersion: chaos/v1
-kind: Experiment
-metadata: {name: monitor}
-spec:
-  targets:
-    api: {selector: {labels: {app: api}}}
-  load: {host: "http://127.0.0.1:1", tasks: [{path: /}]}
+REST = """\
   steadyState:
     slis:
       - {name: errors, metric: error_ratio, threshold: "< 10%", window: 2s}
       - {name: p99, metric: latency_p99_ms, threshold: "< 100", duringFault: "< 1000"}
   phases: {recoverySamples: 2}
-  method:
-    - {fault: network-partition, target: api, duration: 5s}
   stopConditions:
     - {sli: errors, threshold: "> 50%", for: 2s}
 """
@@ -46,7 +36,7 @@ def window(second: int, requests: int, failures: int, latency_ms: float) -> Load
 
 @pytest.fixture
 def monitor() -> SteadyStateMonitor:
-    experiment = load_text(EXPERIMENT, file="monitor.yaml", catalog=CATALOG)
+    experiment = make_experiment("monitor", REST)
     monitor = SteadyStateMonitor(experiment)
     monitor.enter(Phase.PREFLIGHT, at=T0 - 2)
     monitor.enter(Phase.BASELINE, at=T0)

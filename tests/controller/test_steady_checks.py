@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 from chaos.controller.steady_checks import longest_timeout, steady_checks
-from chaos.faults import CATALOG
-from chaos.spec.loader import load_text
+from tests.controller.experiments import experiment as make_experiment
 
-EXPERIMENT = """\
-apiVersion: chaos/v1
-kind: Experiment
-metadata: {name: checks}
-spec:
-  targets:
-    api: {selector: {labels: {app: api}}}
-  load: {host: "http://127.0.0.1:1", tasks: [{path: /}]}
+REST = """\
   steadyState:
     probes:
       - {name: homepage, http: {url: "http://127.0.0.1:1/", status: 200, timeout: 1500ms}}
@@ -22,13 +14,11 @@ spec:
       - name: queue
         prometheus: {url: "http://127.0.0.1:9090", query: "sum(queue)", timeout: 3s}
         threshold: "< 100"
-  method:
-    - {fault: network-partition, target: api, duration: 5s}
 """
 
 
 def steady():
-    return load_text(EXPERIMENT, file="checks.yaml", catalog=CATALOG).spec.steady_state
+    return make_experiment("checks", REST).spec.steady_state
 
 
 def test_probes_and_prometheus_slis_are_sampled_load_slis_are_not():
