@@ -88,6 +88,15 @@ def send_signal(process: ProcessIdentity, signum: signal.Signals) -> None:
         raise HostError(f"not allowed to send {signum.name} to process {process.pid}") from exc
 
 
+def has_exited(pid: int) -> bool:
+    """True once ``pid`` is gone or a zombie (dead, waiting to be reaped by its parent)."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rfind(")") + 2 :].split()[0] in ("Z", "X")
+
+
 def pid_alive(pid: int) -> bool:
     """Whether any process has this PID (for stale-run detection, not for signalling)."""
     try:

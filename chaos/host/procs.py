@@ -62,14 +62,6 @@ def spawn_tagged(
     return proc.pid
 
 
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = (procfs.PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return True
-    return stat[stat.rfind(")") + 2 :].split()[0] in ("Z", "X")
-
-
 def find_tagged(fault_id: str) -> list[int]:
     """Live processes (never ourselves) whose environment carries ``fault_id``'s tag."""
     me = os.getpid()
@@ -78,7 +70,7 @@ def find_tagged(fault_id: str) -> list[int]:
         if pid == me:
             continue
         env = procfs.read_environ(pid)
-        if env is not None and env.get(TAG) == fault_id and not _is_zombie(pid):
+        if env is not None and env.get(TAG) == fault_id and not procfs.has_exited(pid):
             found.append(pid)
     return found
 
@@ -163,7 +155,7 @@ def start_delay_proxy(
     while time.monotonic() < deadline:
         if _same_netns(pid, netns_pid) and _listening(pid=pid, port=port):
             return pid
-        if not procfs.pid_alive(pid) or _is_zombie(pid):
+        if not procfs.pid_alive(pid) or procfs.has_exited(pid):
             raise HostError(f"delay proxy for fault {fault_id} exited at start: {argv}")
         time.sleep(POLL_S)
     stop_tagged(fault_id)

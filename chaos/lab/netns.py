@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from chaos.errors import LabError
+from chaos.host import procfs
 from chaos.lab.netns_plan import (
     DISK_SIZE_MB,
     PEER_IFNAME,
@@ -171,20 +172,24 @@ def our_mounts(short: str, home: Path) -> list[Path]:
 
 
 def kill_namespace_processes(namespaces: Iterable[str], *, timeout_s: float = 5.0) -> None:
-    """SIGKILL every process in our namespaces: nobody else's process lives there."""
+    """SIGKILL every process in our namespaces (nobody else's process lives there), and
+    return once each has exited: a dying process leaves its namespaces before it is done."""
     namespaces = list(namespaces)
     deadline = time.monotonic() + timeout_s
+    killed: set[int] = set()
     while True:
         pids = [
             int(p) for ns in namespaces for p in run(netns_pids(ns), check=False).stdout.split()
         ]
-        if not pids:
+        dying = sorted(pid for pid in killed if not procfs.has_exited(pid))
+        if not pids and not dying:
             return
         if time.monotonic() > deadline:
-            raise LabError(f"processes {pids} in the lab's namespaces survived SIGKILL")
+            raise LabError(f"processes {pids or dying} in the lab's namespaces survived SIGKILL")
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        killed.update(pids)
         time.sleep(0.05)
 
 
