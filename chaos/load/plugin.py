@@ -112,20 +112,26 @@ def request_listener(recorder: Recorder) -> Callable[..., None]:
 
 
 class PipeSink:
-    """JSON lines to the controller's pipe; each line written in full at once."""
+    """JSON lines to the controller's pipe; each line written in full at once.
 
-    def __init__(self, fd: int | None) -> None:
+    The pipe is also the controller's lifeline: when a write finds it closed, the
+    controller has gone (even SIGKILLed), and ``on_closed`` runs, so no Locust goes on
+    loading a system nobody watches any more.
+    """
+
+    def __init__(self, fd: int | None, on_closed: Callable[[], None] = lambda: None) -> None:
         self._fd = fd
+        self._on_closed = on_closed
 
     @classmethod
-    def from_env(cls) -> PipeSink:
+    def from_env(cls, on_closed: Callable[[], None] = lambda: None) -> PipeSink:
         value = os.environ.get(FD_ENV)
         if value is None:
             logger.warning("%s is not set: load windows are not streamed anywhere", FD_ENV)
             return cls(None)
         fd = int(value)
         os.fstat(fd)  # fail at start-up, loudly, rather than at the first window
-        return cls(fd)
+        return cls(fd, on_closed)
 
     def send(self, line: dict[str, Any]) -> None:
         if self._fd is None:
@@ -135,8 +141,9 @@ class PipeSink:
             while data:
                 data = data[os.write(self._fd, data) :]
         except OSError as exc:  # the controller has gone: nobody is left to tell
-            logger.error("load windows pipe closed (%s); no more windows are sent", exc)
+            logger.error("load windows pipe closed (%s): the controller is gone, quitting", exc)
             self._fd = None
+            self._on_closed()
 
     def window(self, window: LoadWindow) -> None:
         self.send({"type": "window", **window.to_json()})
@@ -198,8 +205,13 @@ def _on_init(environment: Environment, runner: Runner, **_kwargs: Any) -> None:
         _wire_standalone(events, runner, start)
 
 
+def _quit_soon(runner: Runner) -> Callable[[], None]:
+    """Stop every user (and, on a master, every worker) from a greenlet of its own."""
+    return lambda: gevent.spawn(runner.quit)
+
+
 def _wire_standalone(events: Events, runner: Runner, start: float) -> None:
-    sink = PipeSink.from_env()
+    sink = PipeSink.from_env(on_closed=_quit_soon(runner))
     recorder = Recorder(_raw_log_from_env())
     stream = StandaloneStream(runner=runner, recorder=recorder, sink=sink, start=start)
     events.request.add_listener(request_listener(recorder))
@@ -239,7 +251,7 @@ def _wire_worker(events: Events, runner: WorkerRunner, start: float) -> None:
 
 
 def _wire_master(events: Events, runner: MasterRunner, start: float) -> None:
-    sink = PipeSink.from_env()
+    sink = PipeSink.from_env(on_closed=_quit_soon(runner))
     merge = MasterMerge(runner=runner, sink=sink, start=start)
 
     def on_message(environment: Environment, msg: Message, **_kwargs: Any) -> None:

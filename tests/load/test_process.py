@@ -415,3 +415,49 @@ def test_the_controller_side_and_the_pure_modules_never_import_locust() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+CONTROLLER = """
+import json, sys, time
+from pathlib import Path
+from chaos.load.process import LoadProcess
+from chaos.spec.load import LoadSpec
+
+spec = LoadSpec.model_validate(json.loads(sys.argv[1]))
+work = Path(sys.argv[2])
+process = LoadProcess(spec, experiment_dir=work, workdir=work, on_window=lambda w: None,
+                      on_failure=lambda reason: None)
+process.start()
+print(json.dumps(process.pids), flush=True)
+time.sleep(3600)  # until the test SIGKILLs us
+"""
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["standalone", "master-and-worker"])
+def test_locust_quits_when_its_controller_dies(server_url: str, tmp_path: Path, workers: int):
+    """A SIGKILLed controller cannot stop Locust: Locust sees the pipe close and quits,
+    so nothing goes on loading a system nobody watches."""
+    spec = {"host": server_url, "tasks": [{"path": "/"}], "users": 2, "wait": "20ms"}
+    controller = subprocess.Popen(
+        [sys.executable, "-c", CONTROLLER, json.dumps({**spec, "workers": workers}), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    pids: list[int] = []
+    try:
+        assert controller.stdout is not None
+        pids = json.loads(controller.stdout.readline())
+        assert len(pids) == 1 + workers and all(pid_alive(pid) for pid in pids)
+        controller.kill()
+        controller.wait()
+        wait_for(
+            lambda: not any(pid_alive(pid) for pid in pids),
+            timeout=10,
+            what="Locust to quit after its controller died",
+        )
+    finally:
+        controller.kill()
+        controller.wait()
+        for pid in pids:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
