@@ -13,7 +13,6 @@ import math
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from chaos.controller.events import EventKind
 from chaos.controller.monitor import SteadyStateMonitor, Tripped
@@ -85,7 +84,11 @@ class RunLoad:
     # ------------------------------------------------------------ from the reader thread
 
     def _on_window(self, window: LoadWindow) -> None:
-        record = self._monitor.record_load(window)
+        try:
+            record = self._monitor.record_load(window)
+        except Exception as exc:  # unjudged load means unwatched stop conditions: stop the run
+            self._on_failure(LoadError(f"could not judge second {window.second} of load: {exc!r}"))
+            return
         if record.tripped is not None:
             self._on_trip(record.tripped)  # first: reverting must not wait for the store
         self._emit(
@@ -103,5 +106,4 @@ class RunLoad:
 
 def _describe(window: LoadWindow) -> str:
     ratio = window.failures / window.requests if window.requests else math.nan
-    text: dict[str, Any] = {"requests": window.requests, "errors": f"{ratio:.1%}"}
-    return " ".join(f"{key}={value}" for key, value in text.items())
+    return f"requests={window.requests} errors={ratio:.1%}"
