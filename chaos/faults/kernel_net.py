@@ -10,7 +10,7 @@ controller that must revert it.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import field_validator
@@ -117,6 +117,35 @@ def chain_undo(
         **(extra or {}),
     }
     return Undo(fault=fault, data=data, backend="iptables")
+
+
+def filter_undo(
+    fault: str,
+    *,
+    request: FaultRequest,
+    netns: NetnsRef,
+    host: HostContext,
+    peers: Sequence[Target],
+    cidrs: Sequence[str],
+    direction: str,
+    rules_for: Callable[[list[str]], list[ChainRule]],
+    summary: str,
+    extra: dict[str, Any] | None = None,
+) -> Undo:
+    """A filter-table chain (partition, loss): our exemptions first, then the fault's
+    rules for the peers' addresses and ``cidrs`` (everything when neither is given)."""
+    from chaos.host import iptables
+
+    targets = peer_cidrs(fault, peers, cidrs, host) or [ALL_IPV4]
+    return chain_undo(
+        fault,
+        request=request,
+        netns=netns,
+        table="filter",
+        hooks=iptables.hooks_for(direction),
+        rules=exemptions(host) + rules_for(targets),
+        extra={**(extra or {}), "summary": f"{summary} {', '.join(targets)}"},
+    )
 
 
 def install(undo: Undo, host: HostContext, detail: str) -> Undo:

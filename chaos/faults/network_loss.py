@@ -60,24 +60,22 @@ def prepare(request: FaultRequest, host: HostContext) -> Undo:
             return Undo(fault=NAME, data=data, backend="netem")
     elif params.backend is Backend.NETEM:
         raise FaultError(f"{NAME}: netem drops egress only; use direction: out", node=host.node)
-    cidrs = kernel_net.peer_cidrs(NAME, peers, params.cidrs, host) or [kernel_net.ALL_IPV4]
-    rules = kernel_net.exemptions(host) + iptables.loss_rules(
-        probability=params.percent / 100,
-        direction=params.direction.value,
-        cidrs=cidrs,
-        ports=params.ports,
-    )
-    return kernel_net.chain_undo(
+    return kernel_net.filter_undo(
         NAME,
         request=request,
         netns=netns,
-        table="filter",
-        hooks=iptables.hooks_for(params.direction.value),
-        rules=rules,
-        extra={
-            "percent": params.percent,
-            "summary": f"{params.direction.value} {', '.join(cidrs)}",
-        },
+        host=host,
+        peers=peers,
+        cidrs=params.cidrs,
+        direction=params.direction.value,
+        rules_for=lambda cidrs: iptables.loss_rules(
+            probability=params.percent / 100,
+            direction=params.direction.value,
+            cidrs=cidrs,
+            ports=params.ports,
+        ),
+        summary=params.direction.value,
+        extra={"percent": params.percent},
     )
 
 

@@ -53,21 +53,21 @@ def prepare(request: FaultRequest, host: HostContext) -> Undo:
             toxic={"type": "partition", "mode": params.action.value},
         )
     netns = kernel_net.require_netns(NAME, request, host)
-    cidrs = kernel_net.peer_cidrs(NAME, peers, params.cidrs, host) or [kernel_net.ALL_IPV4]
-    rules = kernel_net.exemptions(host) + iptables.partition_rules(
-        direction=params.direction.value,
-        action=params.action.value,
-        cidrs=cidrs,
-        ports=params.ports,
-    )
-    return kernel_net.chain_undo(
+    return kernel_net.filter_undo(
         NAME,
         request=request,
         netns=netns,
-        table="filter",
-        hooks=iptables.hooks_for(params.direction.value),
-        rules=rules,
-        extra={"summary": f"{params.action.value} {params.direction.value} {', '.join(cidrs)}"},
+        host=host,
+        peers=peers,
+        cidrs=params.cidrs,
+        direction=params.direction.value,
+        rules_for=lambda cidrs: iptables.partition_rules(
+            direction=params.direction.value,
+            action=params.action.value,
+            cidrs=cidrs,
+            ports=params.ports,
+        ),
+        summary=f"{params.action.value} {params.direction.value}",
     )
 
 
