@@ -18,7 +18,7 @@ from chaos.controller.agent_client import AgentClient, AgentCredentials
 from chaos.controller.executor import AppliedFault, Executor, request_for
 from chaos.errors import AgentError, AgentUnreachable, FaultError, RevertError
 from chaos.faults import wire
-from chaos.faults.base import Undo
+from chaos.faults.base import Undo, Where
 from chaos.plan.planner import PlannedFault
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ class RoutingExecutor:
         self._agents = agents
 
     def apply(self, fault: PlannedFault, *, ttl_s: float | None) -> AppliedFault:
-        if AGENT_ATTRIBUTE in fault.target.attributes:
+        if fault.fault.where is Where.NODE and AGENT_ATTRIBUTE in fault.target.attributes:
             return self._agents.apply(fault, ttl_s=ttl_s)
         return self._local.apply(fault, ttl_s=ttl_s)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from chaos.spec.base import FaultParams
@@ -77,6 +78,14 @@ Apply = Callable[[FaultRequest, Undo, HostContext], Undo]
 Revert = Callable[[Undo, HostContext], None]
 
 
+class Where(StrEnum):
+    """Where a fault acts: on the target's node (by its agent, or in-process for the
+    process lab), or from the controller through an API (Docker, Kubernetes)."""
+
+    NODE = "node"
+    CONTROLLER = "controller"
+
+
 @dataclass(frozen=True)
 class FaultType:
     name: str
@@ -86,7 +95,12 @@ class FaultType:
     apply: Apply
     revert: Revert
     reversible: bool = True  # an irreversible fault (a kill) says so explicitly
-    target_kinds: frozenset[TargetKind] = frozenset({TargetKind.PROCESS})
+    # node faults act on a PID's namespaces and cgroups: a container's or pod's PID is
+    # resolved by the agent on its node (chaos.faults.pinning)
+    target_kinds: frozenset[TargetKind] = frozenset(
+        {TargetKind.PROCESS, TargetKind.CONTAINER, TargetKind.POD}
+    )
+    where: Where = Where.NODE
 
 
 def nothing_to_revert(undo: Undo, host: HostContext) -> None:

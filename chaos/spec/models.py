@@ -32,25 +32,99 @@ class Metadata(Model):
 
 
 class TargetKind(StrEnum):
-    """Kinds of target with a backend today; container and pod arrive with their backends."""
+    """What a target is; each kind has one backend (``chaos.targets``)."""
 
-    PROCESS = "process"
+    PROCESS = "process"  # a process of a built-in lab on this host
+    CONTAINER = "container"  # a Docker container on one of spec.docker.hosts
+    POD = "pod"  # a Kubernetes pod
+    NODE = "node"  # a Kubernetes node
 
 
 class Selector(Model):
     labels: dict[str, str] = Field(
-        min_length=1, description="Every label must match (for lab processes: CHAOS_LABELS)."
+        default_factory=dict,
+        description="Every label must match (lab processes: CHAOS_LABELS; containers: Docker "
+        "labels; pods and nodes: Kubernetes labels).",
+    )
+    names: tuple[str, ...] = Field(
+        default=(), description="Container, pod or node names; any of them matches."
     )
     lab: str | None = Field(
         default=None,
-        description="Lab id the processes must belong to; defaults to the run's --lab.",
+        description="process: lab id the processes must belong to; defaults to the run's --lab.",
     )
+    namespace: str | None = Field(
+        default=None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="pod: its namespace."
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="pod, node: Kubernetes field selectors, e.g. status.phase: Running.",
+    )
+    node: str | None = Field(default=None, description="pod: only pods scheduled on this node.")
+    hosts: tuple[str, ...] = Field(
+        default=(), description="container: only these spec.docker.hosts (default: every host)."
+    )
+    container: str | None = Field(
+        default=None,
+        description="pod: the container whose namespaces node faults enter (default: the first).",
+    )
+
+
+_SELECTOR_FIELDS: dict[TargetKind, frozenset[str]] = {
+    TargetKind.PROCESS: frozenset({"labels", "lab"}),
+    TargetKind.CONTAINER: frozenset({"labels", "names", "hosts"}),
+    TargetKind.POD: frozenset({"labels", "names", "namespace", "fields", "node", "container"}),
+    TargetKind.NODE: frozenset({"labels", "names", "fields"}),
+}
 
 
 class TargetSpec(Model):
     kind: TargetKind = TargetKind.PROCESS
     selector: Selector
     mode: ModeField = Field(default_factory=lambda: parse_mode("all"))
+
+    @model_validator(mode="after")
+    def _selector_fits_kind(self) -> TargetSpec:
+        given = {name for name in self.selector.model_fields_set if getattr(self.selector, name)}
+        stray = sorted(given - _SELECTOR_FIELDS[self.kind])
+        if stray:
+            raise ValueError(f"selector field(s) {', '.join(stray)} do not apply to a {self.kind}")
+        if self.kind is TargetKind.PROCESS and not self.selector.labels:
+            raise ValueError("a process selector needs labels")
+        if self.kind is TargetKind.POD and not self.selector.namespace:
+            raise ValueError("a pod selector needs a namespace")
+        if not (self.selector.labels or self.selector.names or self.selector.fields):
+            raise ValueError("the selector needs labels, names or fields")
+        return self
+
+
+class DockerHost(Model):
+    name: str = Field(pattern=NAME_PATTERN, description="Name used by selector.hosts.")
+    url: str | None = Field(
+        default=None,
+        description="Docker API URL (unix:///var/run/docker.sock, tcp://host:2376); "
+        "default: $DOCKER_HOST or the local socket.",
+    )
+    agent: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="URL of the chaos agent on this host, for network, disk and stress faults.",
+    )
+
+
+class DockerSpec(Model):
+    hosts: tuple[DockerHost, ...] = Field(
+        default=(DockerHost(name="local"),),
+        min_length=1,
+        description="Docker hosts whose containers may be targeted (default: the local one).",
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> DockerSpec:
+        names = [host.name for host in self.hosts]
+        if len(set(names)) != len(names):
+            raise ValueError("docker host names must be unique")
+        return self
 
 
 class Phases(Model):
@@ -145,6 +219,15 @@ class Safety(Model):
         gt=0,
         description="Extra time a fault may outlive its step if the controller dies.",
     )
+    allow_protected_namespaces: tuple[str, ...] = Field(
+        default=(),
+        description="Protected namespaces (kube-system, kube-public, kube-node-lease, the "
+        "platform's own) this experiment may target, each named explicitly.",
+    )
+    allow_host_network: bool = Field(
+        default=False,
+        description="Allow targeting hostNetwork pods (their network faults hit the whole node).",
+    )
 
 
 class ExperimentSpec(Model):
@@ -155,6 +238,19 @@ class ExperimentSpec(Model):
     method: tuple[Step, ...] = Field(min_length=1)
     stop_conditions: tuple[StopCondition, ...] = ()
     safety: Safety = Field(default_factory=Safety)
+    docker: DockerSpec = Field(default_factory=DockerSpec)
+
+    @model_validator(mode="after")
+    def _known_docker_hosts(self) -> ExperimentSpec:
+        known = {host.name for host in self.docker.hosts}
+        for name, target in self.targets.items():
+            unknown = sorted(set(target.selector.hosts) - known)
+            if unknown:
+                raise ValueError(
+                    f"target {name}: selector.hosts names unknown docker host(s) "
+                    f"{', '.join(unknown)} (known: {', '.join(sorted(known))})"
+                )
+        return self
 
 
 class Experiment(Model):
