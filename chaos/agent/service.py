@@ -24,7 +24,7 @@ from chaos import __version__
 from chaos.agent.journal import UndoJournal
 from chaos.agent.metrics import AgentMetrics
 from chaos.errors import ChaosError, FaultError
-from chaos.faults import wire
+from chaos.faults import pinning, wire
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
 from chaos.host import procfs
 
@@ -128,6 +128,10 @@ class AgentService:
             if request.fault_id in self._used_ids:
                 raise Conflict(f"fault id {request.fault_id} was already used", node=self.node)
             self._used_ids.add(request.fault_id)
+        try:
+            request = pinning.pin(request, node=self.node)
+        except pinning.ContainerGone as exc:
+            raise Gone(exc.message, node=self.node, target=exc.target) from exc
         self._check_target(fault, request)
         undo = fault.prepare(request, self._host)
         self.journal.prepared(

@@ -12,14 +12,15 @@ from chaos.errors import ChaosError, ExitCode
 app = typer.Typer(help="The node agent that applies and reverts faults.", no_args_is_help=True)
 
 
-def read_token(token_file: Path | None) -> str | None:
-    """A token from a file (never from the command line, where `ps` would show it)."""
+def read_token(token_file: Path | None, *, env: str = "CHAOS_AGENT_TOKEN") -> str | None:
+    """A token from a file (never from the command line, where `ps` would show it), else
+    from the environment variable ``env``."""
     if token_file is not None:
         token = token_file.read_text().strip()
         if not token:
             raise typer.BadParameter(f"{token_file} is empty", param_hint="--token-file")
         return token
-    return os.environ.get("CHAOS_AGENT_TOKEN") or None
+    return os.environ.get(env) or None
 
 
 @app.command("serve")

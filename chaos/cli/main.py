@@ -8,7 +8,7 @@ import sys
 import typer
 
 from chaos import __version__
-from chaos.cli import agent, certs, lab, run, runs, validate
+from chaos.cli import agent, certs, controller, lab, run, runs, validate
 from chaos.errors import ChaosError, ExitCode
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(lab.app, name="lab")
 app.add_typer(agent.app, name="agent")
 app.add_typer(certs.app, name="certs")
+app.add_typer(controller.app, name="controller")
 
 
 @app.command("version")

@@ -35,6 +35,19 @@ def run(
     agent_cert: Path | None = typer.Option(None, "--agent-cert", help="Controller cert (mTLS)."),
     agent_key: Path | None = typer.Option(None, "--agent-key", help="Controller key (mTLS)."),
     agent_ca: Path | None = typer.Option(None, "--agent-ca", help="CA of agent certs (mTLS)."),
+    allowed_namespaces: str | None = typer.Option(
+        None,
+        "--allowed-namespaces",
+        envvar="CHAOS_ALLOWED_NAMESPACES",
+        help="Comma-separated Kubernetes namespaces pods may be targeted in (default: any "
+        "unprotected one).",
+    ),
+    platform_namespace: str = typer.Option(
+        "chaos",
+        "--platform-namespace",
+        envvar="CHAOS_NAMESPACE",
+        help="The platform's own Kubernetes namespace (protected like kube-system).",
+    ),
     load_log: Path | None = typer.Option(
         None,
         "--load-log",
@@ -78,7 +91,7 @@ def run(
     bus = EventBus()
     bus.subscribe(store.recorder())
     bus.subscribe(live_view(console, verbose=verbose))
-    backends = default_backends()
+    backends = default_backends(experiment)
     agents = AgentExecutor(
         credentials=credentials,
         lease_ttl_s=experiment.spec.safety.lease_ttl,
@@ -95,7 +108,11 @@ def run(
         executor=RoutingExecutor(local=LocalExecutor(backends=backends), agents=agents),
         backends=backends,
         catalog=CATALOG,
-        scope=Scope(lab_id=lab_id),
+        scope=Scope(
+            lab_id=lab_id,
+            allowed_namespaces=namespace_list(allowed_namespaces),
+            platform_namespace=platform_namespace,
+        ),
         source=str(file),
         run_id=run_id,
         rng=random.Random(seed),
@@ -113,6 +130,13 @@ def run(
     for problem in bus.errors:
         typer.echo(f"warning: event subscriber failed: {problem}", err=True)
     raise typer.Exit(int(result.exit_code))
+
+
+def namespace_list(text: str | None) -> frozenset[str] | None:
+    """``a,b`` → {a, b}; None or blank → None (no allowlist)."""
+    if text is None or not text.strip():
+        return None
+    return frozenset(name.strip() for name in text.split(",") if name.strip())
 
 
 def install_halt(engine: RunEngine, console: Console) -> dict[int, Any]:

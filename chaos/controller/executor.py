@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chaos.errors import ChaosError, FaultError, RevertError
-from chaos.faults.base import FaultRequest, HostContext, Undo
+from chaos.faults import pinning
+from chaos.faults.base import FaultRequest, HostContext, Undo, Where
 from chaos.plan.planner import PlannedFault
 from chaos.targets.base import TargetBackend
 
@@ -59,6 +60,9 @@ class LocalExecutor:
         request = request_for(fault, ttl_s=ttl_s)
         context = {"step": fault.step_path, "target": fault.target_name, "node": target.node}
         try:
+            if fault.fault.where is Where.NODE:
+                # a container on this host, no agent: resolve its PID here (needs root)
+                request = pinning.pin(request, node=target.node)
             prepared = fault.fault.prepare(request, self._host)
         except ChaosError as exc:
             raise FaultError(exc.message, **context) from exc

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from chaos.errors import EmptySelection, PlanError
+from chaos.errors import ChaosError, EmptySelection, PlanError
 from chaos.faults.base import FaultType
+from chaos.plan import safety
 from chaos.spec.base import FaultParams
 from chaos.spec.models import Experiment, FaultStep, ParallelStep, PauseStep
 from chaos.targets.base import Scope, Target, TargetBackend
@@ -78,17 +79,25 @@ def make_plan(
     name = experiment.metadata.name
     selected: dict[str, tuple[Target, ...]] = {}
     candidates: dict[str, int] = {}
+    listing: dict[str, list[Target]] = {}
     for target_name, spec in experiment.spec.targets.items():
         backend = backends.get(spec.kind)
         if backend is None:
             raise PlanError(
                 f"no backend for target kind {spec.kind}", experiment=name, target=target_name
             )
-        found = sorted(backend.candidates(selector=spec.selector, scope=scope), key=lambda t: t.uid)
+        safety.check_namespace(experiment, target_name, spec, scope)
+        try:
+            listed = backend.candidates(selector=spec.selector, scope=scope)
+        except ChaosError as exc:
+            if exc.target is None:
+                exc.target = target_name
+            exc.experiment = exc.experiment or name
+            raise
+        found = sorted(listed, key=lambda t: t.uid)
         if not found:
-            labels = ",".join(f"{k}={v}" for k, v in spec.selector.labels.items())
             raise EmptySelection(
-                f"selector {labels} matched nothing in lab {spec.selector.lab or scope.lab_id!r}",
+                safety.describe_selector(spec.selector, spec.kind, scope),
                 experiment=name,
                 target=target_name,
             )
@@ -104,6 +113,8 @@ def make_plan(
             )
         selected[target_name] = chosen
         candidates[target_name] = len(found)
+        listing[target_name] = found
+    safety.check_host_network(experiment, catalog=catalog, candidates=listing)
     steps = tuple(
         _plan_step(
             experiment, index=index, step=step, catalog=catalog, selected=selected, run_key=run_key

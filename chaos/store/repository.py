@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, SQLModel, col, create_engine, select
+from sqlmodel import Session, SQLModel, col, create_engine, func, select
 
 from chaos.controller.events import Event, RunStatus
 from chaos.errors import StoreError
@@ -110,6 +110,12 @@ class RunStore:
         with Session(self._engine) as session:
             query = select(RunRow).order_by(col(RunRow.started_at).desc()).limit(limit)
             return [run_record(row) for row in session.exec(query)]
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many stored runs end (or are) in each status."""
+        with Session(self._engine) as session:
+            query = select(RunRow.status, func.count()).group_by(RunRow.status)
+            return {str(status): int(count) for status, count in session.exec(query)}
 
     def get_run(self, run_id: str) -> RunDetail | None:
         """A run by id or by a unique prefix of it."""

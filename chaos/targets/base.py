@@ -33,9 +33,17 @@ class Target:
 
 @dataclass(frozen=True)
 class Scope:
-    """Where selection may look. For lab processes: the lab id that must match."""
+    """Where selection may look, set by whoever runs the controller (not by experiments).
+
+    ``lab_id``: the lab whose processes may be targeted. ``allowed_namespaces``: the
+    Kubernetes namespaces pods may be targeted in (None: no allowlist; the Helm chart
+    sets it with the same list as its RBAC). ``platform_namespace``: the platform's
+    own namespace, protected like kube-system.
+    """
 
     lab_id: str = "default"
+    allowed_namespaces: frozenset[str] | None = None
+    platform_namespace: str = "chaos"
 
 
 class TargetBackend(Protocol):

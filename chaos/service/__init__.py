@@ -1,0 +1,1 @@
+"""The long-running controller service (``chaos controller serve``)."""
