@@ -25,7 +25,7 @@ from chaos.agent.journal import UndoJournal
 from chaos.agent.metrics import AgentMetrics
 from chaos.errors import ChaosError, FaultError
 from chaos.faults import pinning, wire
-from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo
+from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo, Where
 from chaos.host import procfs
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,8 @@ class AgentService:
                 raise Conflict(f"fault id {request.fault_id} was already used", node=self.node)
             self._used_ids.add(request.fault_id)
         try:
-            request = pinning.pin(request, node=self.node)
+            if fault.where is Where.NODE:
+                request = pinning.pin(request, node=self.node)
         except pinning.ContainerGone as exc:
             raise Gone(exc.message, node=self.node, target=exc.target) from exc
         self._check_target(fault, request)

@@ -160,7 +160,8 @@ class RoutingExecutor:
         self._agents = agents
 
     def apply(self, fault: PlannedFault, *, ttl_s: float | None) -> AppliedFault:
-        if fault.fault.where is Where.NODE and AGENT_ATTRIBUTE in fault.target.attributes:
+        by_agent = fault.fault.where in (Where.NODE, Where.RUNTIME)
+        if by_agent and AGENT_ATTRIBUTE in fault.target.attributes:
             return self._agents.apply(fault, ttl_s=ttl_s)
         return self._local.apply(fault, ttl_s=ttl_s)
 

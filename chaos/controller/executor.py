@@ -50,15 +50,16 @@ class LocalExecutor:
     def apply(self, fault: PlannedFault, *, ttl_s: float | None) -> AppliedFault:
         target = fault.target
         backend = self._backends.get(target.kind)
-        if backend is not None and not backend.exists(target):
+        context = {"step": fault.step_path, "target": fault.target_name, "node": target.node}
+        try:
+            still_there = backend is None or backend.exists(target)
+        except ChaosError as exc:  # the daemon or API server did not answer
+            raise FaultError(f"{fault.fault.name}: {exc.message}", **context) from exc
+        if not still_there:
             raise FaultError(
-                f"{fault.fault.name}: target {target.display} vanished before injection",
-                step=fault.step_path,
-                target=fault.target_name,
-                node=target.node,
+                f"{fault.fault.name}: target {target.display} vanished before injection", **context
             )
         request = request_for(fault, ttl_s=ttl_s)
-        context = {"step": fault.step_path, "target": fault.target_name, "node": target.node}
         try:
             if fault.fault.where is Where.NODE:
                 # a container on this host, no agent: resolve its PID here (needs root)

@@ -79,10 +79,18 @@ Revert = Callable[[Undo, HostContext], None]
 
 
 class Where(StrEnum):
-    """Where a fault acts: on the target's node (by its agent, or in-process for the
-    process lab), or from the controller through an API (Docker, Kubernetes)."""
+    """Where a fault acts, which decides who applies it and what protects it.
+
+    - ``NODE``: in the target's namespaces and cgroups, by the agent on its node (the
+      controller itself for the process lab). Lease and journal.
+    - ``RUNTIME``: through the container runtime's API of the target's host (Docker):
+      by the host's agent when it has one, so a lease and the journal protect it,
+      else by the controller.
+    - ``CONTROLLER``: through the cluster's API (Kubernetes), from the controller.
+    """
 
     NODE = "node"
+    RUNTIME = "runtime"
     CONTROLLER = "controller"
 
 
