@@ -23,6 +23,12 @@ _ENTRIES: dict[str, str] = {
     "cpu-stress": "chaos.faults.stress:CPU_FAULT",
     "memory-stress": "chaos.faults.stress:MEMORY_FAULT",
     "noop": "chaos.faults.noop:FAULT",
+    "pod-kill": "chaos.faults.pod:FAULT",
+    "node-cordon": "chaos.faults.node:CORDON_FAULT",
+    "node-drain": "chaos.faults.node:DRAIN_FAULT",
+    "container-kill": "chaos.faults.container:KILL_FAULT",
+    "container-stop": "chaos.faults.container:STOP_FAULT",
+    "container-pause": "chaos.faults.container:PAUSE_FAULT",
 }
 
 

@@ -20,4 +20,15 @@ def default_backends(experiment: Experiment | None = None) -> dict[TargetKind, T
     from chaos.targets.local import LocalProcessBackend
 
     backends: dict[TargetKind, TargetBackend] = {TargetKind.PROCESS: LocalProcessBackend()}
+    if experiment is None:
+        return backends
+    kinds = {target.kind for target in experiment.spec.targets.values()}
+    if TargetKind.CONTAINER in kinds:
+        from chaos.targets.docker import DockerBackend
+
+        backends[TargetKind.CONTAINER] = DockerBackend(experiment.spec.docker.hosts)
+    if kinds & {TargetKind.POD, TargetKind.NODE}:
+        from chaos.targets.kubernetes import cluster_backends
+
+        backends.update(cluster_backends())
     return backends

@@ -29,6 +29,12 @@ SAMPLES = {
     "cpu-stress": {"workers": 2, "load": 40},
     "memory-stress": {"size": "1GiB"},
     "noop": {},
+    "container-kill": {"signal": "TERM"},
+    "container-stop": {"timeout": "5s"},
+    "container-pause": {},
+    "pod-kill": {"gracePeriod": "5s", "waitReady": False, "readyTimeout": "30s"},
+    "node-cordon": {},
+    "node-drain": {"gracePeriod": "10s", "timeout": "2m"},
 }
 
 

@@ -107,7 +107,9 @@ def test_naming_a_protected_namespace_does_not_bypass_the_allowlist():
 def test_the_platforms_own_namespace_follows_the_scope():
     backend = Pods([pod("a", namespace="chaos-system")])
     with pytest.raises(PlanError, match="protected"):
-        plan(experiment(namespace="chaos-system"), backend, Scope(platform_namespace="chaos-system"))
+        plan(
+            experiment(namespace="chaos-system"), backend, Scope(platform_namespace="chaos-system")
+        )
     assert plan(experiment(namespace="chaos-system"), backend).selected["api"]
 
 

@@ -149,6 +149,7 @@ def test_serve_refuses_to_start_without_credentials(tmp_path):
         capture_output=True,
         text=True,
         timeout=30,
+        check=False,
     )
     assert done.returncode == 2
     assert "needs credentials" in done.stderr
