@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import uuid
 from pathlib import Path
@@ -32,15 +33,28 @@ def run(
     agent_token_file: Path | None = typer.Option(
         None, "--agent-token-file", help="Agents' bearer token (or $CHAOS_AGENT_TOKEN)."
     ),
-    agent_cert: Path | None = typer.Option(None, "--agent-cert", help="Controller cert (mTLS)."),
-    agent_key: Path | None = typer.Option(None, "--agent-key", help="Controller key (mTLS)."),
-    agent_ca: Path | None = typer.Option(None, "--agent-ca", help="CA of agent certs (mTLS)."),
+    agent_cert: Path | None = typer.Option(
+        None, "--agent-cert", envvar="CHAOS_AGENT_CERT", help="Controller cert (mTLS)."
+    ),
+    agent_key: Path | None = typer.Option(
+        None, "--agent-key", envvar="CHAOS_AGENT_KEY", help="Controller key (mTLS)."
+    ),
+    agent_ca: Path | None = typer.Option(
+        None, "--agent-ca", envvar="CHAOS_AGENT_CA", help="CA of agent certs (mTLS)."
+    ),
+    agent_tls_name: str | None = typer.Option(
+        None,
+        "--agent-tls-name",
+        envvar="CHAOS_AGENT_TLS_NAME",
+        help="Check agent certificates against this name instead of the agent's address "
+        "(Kubernetes: agents are reached by pod IP).",
+    ),
     allowed_namespaces: str | None = typer.Option(
         None,
         "--allowed-namespaces",
         envvar="CHAOS_ALLOWED_NAMESPACES",
-        help="Comma-separated Kubernetes namespaces pods may be targeted in (default: any "
-        "unprotected one).",
+        help="Comma-separated Kubernetes namespaces pods may be targeted in (unset: any "
+        "unprotected one; set but empty: none).",
     ),
     platform_namespace: str = typer.Option(
         "chaos",
@@ -83,6 +97,7 @@ def run(
         raise typer.Exit(int(ExitCode.INVALID)) from None
     try:
         credentials = agent_credentials(lab_id, agent_token_file, agent_cert, agent_key, agent_ca)
+        credentials = dataclasses.replace(credentials, server_name=agent_tls_name)
         store = RunStore(database_url(db))
     except ChaosError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -133,8 +148,8 @@ def run(
 
 
 def namespace_list(text: str | None) -> frozenset[str] | None:
-    """``a,b`` → {a, b}; None or blank → None (no allowlist)."""
-    if text is None or not text.strip():
+    """``a,b`` → {a, b}; None (unset) → None: no allowlist; blank → nothing allowed."""
+    if text is None:
         return None
     return frozenset(name.strip() for name in text.split(",") if name.strip())
 

@@ -22,6 +22,9 @@ from chaos.errors import AgentError, AgentUnreachable
 class AgentCredentials:
     token: str | None = None
     ssl_context: ssl.SSLContext | None = None
+    # the name agent certificates are checked against instead of the URL's host: on
+    # Kubernetes agents are reached by pod IP, unknown when their certificate is issued
+    server_name: str | None = None
 
     def __repr__(self) -> str:  # never print the token
         return (
@@ -113,14 +116,30 @@ class AgentClient:
     def _connect(self) -> http.client.HTTPConnection:
         if self._connection is None:
             if self._https:
-                self._connection = http.client.HTTPSConnection(
+                self._connection = _HTTPSConnection(
                     self._host,
                     self._port,
                     timeout=self._timeout,
                     context=self._credentials.ssl_context,
+                    server_name=self._credentials.server_name,
                 )
             else:
                 self._connection = http.client.HTTPConnection(
                     self._host, self._port, timeout=self._timeout
                 )
         return self._connection
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS that checks the peer's certificate against ``server_name`` when one is given."""
+
+    def __init__(self, *args: Any, server_name: str | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._server_name = server_name
+
+    def connect(self) -> None:
+        if self._server_name is None:
+            super().connect()
+            return
+        http.client.HTTPConnection.connect(self)  # TCP only
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._server_name)  # type: ignore[attr-defined]

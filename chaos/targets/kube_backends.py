@@ -32,7 +32,7 @@ class KubernetesPods:
         settings = self.cluster.settings
         namespace = selector.namespace or "default"
         _check_allowed(namespace, scope.allowed_namespaces)
-        _check_allowed(namespace, settings.allowed_namespaces or None)
+        _check_allowed(namespace, settings.allowed_namespaces)
         fields = dict(selector.fields)
         if selector.node:
             fields["spec.nodeName"] = selector.node
@@ -100,7 +100,7 @@ def _check_allowed(namespace: str, allowed: Iterable[str] | None) -> None:
     if allowed is not None and namespace not in allowed:
         raise TargetError(
             f"namespace {namespace!r} is not in the controller's allowed namespaces "
-            f"({', '.join(sorted(allowed))})"
+            f"({', '.join(sorted(allowed)) or 'none'})"
         )
 
 

@@ -43,7 +43,8 @@ class KubeSettings:
     agent_selector: str = DEFAULT_AGENT_SELECTOR
     agent_port: int = DEFAULT_AGENT_PORT
     agent_scheme: str = DEFAULT_AGENT_SCHEME
-    allowed_namespaces: tuple[str, ...] = ()  # empty: no controller-level allowlist
+    # None: no controller-level allowlist (the variable is unset); empty: nothing allowed
+    allowed_namespaces: tuple[str, ...] | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
     api_client: Any = None
 
@@ -57,7 +58,7 @@ class KubeSettings:
         scheme = env.get("CHAOS_AGENT_SCHEME") or DEFAULT_AGENT_SCHEME
         if scheme not in {"http", "https"}:
             raise TargetError(f"CHAOS_AGENT_SCHEME must be http or https, not {scheme!r}")
-        allowed = env.get("CHAOS_ALLOWED_NAMESPACES", "")
+        allowed = env.get("CHAOS_ALLOWED_NAMESPACES")
         values: dict[str, Any] = {
             "kubeconfig": kubeconfig,
             "context": env.get("CHAOS_K8S_CONTEXT") or None,
@@ -66,7 +67,9 @@ class KubeSettings:
             "agent_selector": env.get("CHAOS_AGENT_SELECTOR") or DEFAULT_AGENT_SELECTOR,
             "agent_port": _number(env, "CHAOS_AGENT_PORT", DEFAULT_AGENT_PORT, int),
             "agent_scheme": scheme,
-            "allowed_namespaces": tuple(n.strip() for n in allowed.split(",") if n.strip()),
+            "allowed_namespaces": None
+            if allowed is None
+            else tuple(n.strip() for n in allowed.split(",") if n.strip()),
             "timeout_s": _number(env, "CHAOS_K8S_TIMEOUT", DEFAULT_TIMEOUT_S, float),
         }
         values.update(overrides)

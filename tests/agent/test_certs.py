@@ -94,3 +94,23 @@ def test_certs_cli(tmp_path):
     issued = chaos("issue", "node-9", "--role", "agent", "--host", "10.0.0.9")
     assert issued.returncode == 0 and "node-9.crt" in issued.stdout
     assert chaos("issue", "x", "--role", "king").returncode == 2
+
+
+def test_an_agent_reached_by_address_is_checked_against_the_configured_tls_name(
+    start_agent, tmp_path
+):
+    """On Kubernetes agents are reached by pod IP; their one certificate names a fixed DNS
+    name (the Helm chart's), which the controller checks instead of the address."""
+    directory = tmp_path / "named"
+    init_ca(directory)
+    named = issue(directory, name="agents", role=Role.AGENT, hosts=["chaos-agent.chaos.svc"])
+    controller = issue(directory, name="ctl", role=Role.CONTROLLER)
+    agent = start_agent(token=None, tls=TlsFiles(named.cert, named.key, directory / "ca.crt"))
+    context = client_context(cert=controller.cert, key=controller.key, ca=directory / "ca.crt")
+    with pytest.raises(AgentUnreachable, match=r"IP address mismatch|doesn't match"):
+        agent.client(token=None, ssl_context=context).health()
+    client = agent.client(token=None, ssl_context=context, server_name="chaos-agent.chaos.svc")
+    assert client.health()["node"] == "n1"
+    wrong = agent.client(token=None, ssl_context=context, server_name="elsewhere.example")
+    with pytest.raises(AgentUnreachable):
+        wrong.health()

@@ -25,7 +25,7 @@ def test_defaults_without_any_variable():
     assert settings.namespace == "chaos"
     assert settings.agent_selector == "app.kubernetes.io/name=chaos-agent"
     assert settings.agent_url("10.0.0.7") == "https://10.0.0.7:7070"
-    assert settings.allowed_namespaces == ()
+    assert settings.allowed_namespaces is None  # unset: no controller-level allowlist
     assert settings.timeout_s == 10.0
 
 
@@ -94,3 +94,9 @@ def test_the_kubernetes_client_is_imported_only_when_used():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "False"
+
+
+def test_a_set_but_empty_allowlist_allows_nothing():
+    """The Helm chart always sets the variable: an empty list of allowed namespaces must
+    not turn into "any namespace"."""
+    assert KubeSettings.from_env({"CHAOS_ALLOWED_NAMESPACES": ""}).allowed_namespaces == ()
