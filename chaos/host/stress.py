@@ -148,6 +148,15 @@ def join_cgroup(*, child_pid: int, target_pid: int, root: Path = CGROUP_ROOT) ->
     """
     joined = []
     for label, procs in _procs_files(cgroup_of(target_pid), root):
+        if ".." in procs.parts:
+            # the target's cgroup lies outside ours: we run in a private cgroup namespace
+            # (a pod on cgroup v2), so the path cannot be mapped onto the host's cgroupfs
+            log.warning(
+                "stressor %d not moved to cgroup %s: outside this process's cgroup namespace",
+                child_pid,
+                label,
+            )
+            continue
         try:
             fd = os.open(procs, os.O_WRONLY)  # never O_CREAT: only real cgroup files
             try:

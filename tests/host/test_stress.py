@@ -129,3 +129,18 @@ def test_join_cgroup_reports_unwritable_groups_instead_of_failing(
     child = procs.spawn_tagged(["sleep", "30"], fault_id=fid)
     # a fake cgroup root with no cgroup.procs files: nothing can be joined, nothing raises
     assert stress.join_cgroup(child_pid=child, target_pid=os.getpid(), root=tmp_path) == []
+
+
+def test_a_cgroup_outside_our_cgroup_namespace_is_skipped_not_walked_out_of_the_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a pod on cgroup v2 the agent sees a target's cgroup as ``/../../kubepods/…``;
+    joined onto the cgroupfs root that would leave it. Such a path is never opened."""
+    escape = tmp_path / "kubepods" / "pod1" / "cgroup.procs"
+    escape.parent.mkdir(parents=True)
+    escape.write_text("")
+    root = tmp_path / "sys" / "fs" / "cgroup"
+    root.mkdir(parents=True)
+    monkeypatch.setattr(stress, "cgroup_of", lambda pid: {stress.V2_KEY: "/../../../kubepods/pod1"})
+    assert stress.join_cgroup(child_pid=12345, target_pid=1, root=root) == []
+    assert escape.read_text() == ""  # nothing written outside the root
