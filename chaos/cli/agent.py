@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from chaos.errors import ChaosError, ExitCode
+from chaos.cli.serving import parse_listen, run_server, start_logging, tls_files
 
 app = typer.Typer(help="The node agent that applies and reverts faults.", no_args_is_help=True)
 
@@ -37,31 +37,17 @@ def serve(
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
     """Serve the agent API; on SIGTERM revert every fault, then exit."""
-    import logging  # here, not at import: `chaos --help` and `chaos validate` never need it
-
     from chaos.agent.run import AgentConfig, TlsFiles, serve
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise typer.BadParameter("use HOST:PORT", param_hint="--listen")
-    tls_parts = (tls_cert, tls_key, tls_ca)
-    if any(tls_parts) and not all(tls_parts):
-        raise typer.BadParameter("mTLS needs --tls-cert, --tls-key and --tls-ca together")
-    tls = TlsFiles(tls_cert, tls_key, tls_ca) if all(tls_parts) else None  # type: ignore[arg-type]
+    start_logging(log_level)
+    host, port = parse_listen(listen)
+    tls = tls_files(tls_cert, tls_key, tls_ca)
     config = AgentConfig(
         host=host,
-        port=int(port),
+        port=port,
         node=node,
         journal_dir=journal_dir,
         token=read_token(token_file),
-        tls=tls,
+        tls=TlsFiles(*tls) if tls else None,
     )
-    try:
-        serve(config)
-    except ChaosError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(int(exc.exit_code)) from None
-    except OSError as exc:
-        typer.echo(f"error: cannot listen on {listen}: {exc.strerror}", err=True)
-        raise typer.Exit(int(ExitCode.ERROR)) from None
+    run_server(lambda: serve(config), listen)

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 
 from chaos.cli.agent import read_token
+from chaos.cli.serving import parse_listen, run_server, start_logging, tls_files
 from chaos.cli.settings import database_url
-from chaos.errors import ChaosError, ExitCode
 
 app = typer.Typer(help="The long-running controller service.", no_args_is_help=True)
 
@@ -28,29 +28,15 @@ def serve(
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
     """Serve /healthz, /metrics and the stored runs (GET /v1/runs, /v1/runs/ID)."""
-    import logging
-
     from chaos.service.run import ServiceConfig, serve
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise typer.BadParameter("use HOST:PORT", param_hint="--listen")
-    tls_parts = (tls_cert, tls_key, tls_ca)
-    if any(tls_parts) and not all(tls_parts):
-        raise typer.BadParameter("mTLS needs --tls-cert, --tls-key and --tls-ca together")
+    start_logging(log_level)
+    host, port = parse_listen(listen)
     config = ServiceConfig(
         host=host,
-        port=int(port),
+        port=port,
         database_url=database_url(db),
         token=read_token(token_file, env="CHAOS_CONTROLLER_TOKEN"),
-        tls=(tls_cert, tls_key, tls_ca) if all(tls_parts) else None,  # type: ignore[arg-type]
+        tls=tls_files(tls_cert, tls_key, tls_ca),
     )
-    try:
-        serve(config)
-    except ChaosError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(int(exc.exit_code)) from None
-    except OSError as exc:
-        typer.echo(f"error: cannot listen on {listen}: {exc.strerror}", err=True)
-        raise typer.Exit(int(ExitCode.ERROR)) from None
+    run_server(lambda: serve(config), listen)

@@ -78,6 +78,18 @@ Apply = Callable[[FaultRequest, Undo, HostContext], Undo]
 Revert = Callable[[Undo, HostContext], None]
 
 
+class Signal(StrEnum):
+    """Signals a kill fault may send (written without SIG)."""
+
+    KILL = "KILL"
+    TERM = "TERM"
+    INT = "INT"
+    HUP = "HUP"
+    QUIT = "QUIT"
+    USR1 = "USR1"
+    USR2 = "USR2"
+
+
 class Where(StrEnum):
     """Where a fault acts, which decides who applies it and what protects it.
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from enum import StrEnum
 
 from pydantic import Field
 
@@ -34,6 +33,7 @@ from chaos.faults.base import (
     FaultType,
     HostContext,
     Prepare,
+    Signal,
     Undo,
     Where,
     nothing_to_revert,
@@ -51,16 +51,6 @@ STOP = "container-stop"
 PAUSE = "container-pause"
 BACKEND = "docker-api"
 CONTAINERS = frozenset({TargetKind.CONTAINER})
-
-
-class Signal(StrEnum):
-    KILL = "KILL"
-    TERM = "TERM"
-    INT = "INT"
-    HUP = "HUP"
-    QUIT = "QUIT"
-    USR1 = "USR1"
-    USR2 = "USR2"
 
 
 class KillParams(FaultParams):

@@ -7,25 +7,23 @@ system's job (a supervisor, a Deployment), and measuring it is the point.
 from __future__ import annotations
 
 import signal
-from enum import StrEnum
 
 from pydantic import Field
 
 from chaos.errors import FaultError, HostError
-from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo, nothing_to_revert
+from chaos.faults.base import (
+    FaultRequest,
+    FaultType,
+    HostContext,
+    Signal,
+    Undo,
+    nothing_to_revert,
+)
 from chaos.host import procfs
 from chaos.spec.base import FaultParams
 from chaos.spec.models import TargetKind
 
 NAME = "process-kill"
-
-
-class Signal(StrEnum):
-    KILL = "KILL"
-    TERM = "TERM"
-    INT = "INT"
-    HUP = "HUP"
-    QUIT = "QUIT"
 
 
 class Params(FaultParams):

@@ -17,9 +17,8 @@ from chaos.errors import TargetError
 from chaos.faults import CATALOG
 from chaos.faults.base import FaultRequest, HostContext, Undo
 from chaos.faults.node import DrainParams
-from chaos.spec.models import TargetKind
 from chaos.targets import kube_actions
-from chaos.targets.base import Target
+from tests.k8s.targets import node_target
 
 HOST = HostContext(node="controller")
 EVICTION = "/api/v1/namespaces/shop/pods/{}/eviction"
@@ -71,14 +70,7 @@ def test_a_budget_refusing_until_the_timeout_is_reported(recorded, cluster):
     assert "1 not evicted, refused until the timeout" in result.summary()
 
 
-def node(name: str, uid: str) -> Target:
-    return Target(
-        kind=TargetKind.NODE,
-        uid=f"node/{name}/{uid}",
-        display=f"node {name}",
-        node=name,
-        attributes={"node": name},
-    )
+node = node_target
 
 
 def test_the_drain_fault_records_blocked_pods_and_its_revert_uncordons(recorded, kube_env):

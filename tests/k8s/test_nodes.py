@@ -16,6 +16,7 @@ from chaos.spec.models import Selector, TargetKind
 from chaos.targets.base import Scope, Target
 from chaos.targets.kubernetes import KubernetesNodes
 from tests.k8s.conftest import TOKEN
+from tests.k8s.targets import node_target
 
 HOST = HostContext(node="controller")
 NODE_UIDS = {
@@ -35,14 +36,7 @@ def select(cluster, **selector):
 
 
 def node(name: str) -> Target:
-    uid = NODE_UIDS.get(name, "0000")
-    return Target(
-        kind=TargetKind.NODE,
-        uid=f"node/{name}/{uid}",
-        display=f"node {name}",
-        node=name,
-        attributes={"node": name},
-    )
+    return node_target(name, NODE_UIDS.get(name, "0000"))
 
 
 def test_nodes_by_labels_fields_and_names(recorded, cluster):
