@@ -8,7 +8,7 @@ import sys
 import typer
 
 from chaos import __version__
-from chaos.cli import agent, certs, controller, lab, run, runs, validate
+from chaos.cli import agent, certs, controller, halt, lab, run, runs, validate
 from chaos.errors import ChaosError, ExitCode
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.command("validate")(validate.validate)
 app.command("schema")(validate.schema)
 app.command("run")(run.run)
+app.command("halt")(halt.halt)
 app.add_typer(runs.app, name="runs")
 app.add_typer(lab.app, name="lab")
 app.add_typer(agent.app, name="agent")

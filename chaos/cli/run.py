@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-import uuid
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -72,20 +71,14 @@ def run(
 
     Exit codes: 0 passed, 1 failed, 2 invalid input, 3 aborted, 4 could not run.
     """
-    import random
-
     from rich.console import Console
 
-    from chaos.controller.agent_executor import AgentExecutor, RoutingExecutor
-    from chaos.controller.engine import RunEngine
-    from chaos.controller.events import EventBus, EventKind
-    from chaos.controller.executor import LocalExecutor
-    from chaos.controller.ledger import describe
     from chaos.faults import CATALOG
     from chaos.report.terminal import live_view
+    from chaos.runner.launch import RunSettings, prepare_run
     from chaos.spec.loader import load_file
     from chaos.store.repository import RunStore
-    from chaos.targets import Scope, default_backends
+    from chaos.targets import Scope
 
     console = Console()
     lab_id = lab or "default"
@@ -102,42 +95,29 @@ def run(
     except ChaosError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(int(exc.exit_code)) from None
-    run_id = uuid.uuid4().hex[:12]
-    bus = EventBus()
-    bus.subscribe(store.recorder())
-    bus.subscribe(live_view(console, verbose=verbose))
-    backends = default_backends(experiment)
-    agents = AgentExecutor(
-        credentials=credentials,
-        lease_ttl_s=experiment.spec.safety.lease_ttl,
-        on_lease_lost=lambda applied: bus.emit(
-            EventKind.LEASE_LOST,
-            run_id=run_id,
-            phase=None,
-            message=f"{describe(applied.planned)}: the agent no longer holds it (reverted there)",
-        ),
-    )
-    engine = RunEngine(
-        experiment=experiment,
-        bus=bus,
-        executor=RoutingExecutor(local=LocalExecutor(backends=backends), agents=agents),
-        backends=backends,
-        catalog=CATALOG,
+    settings = RunSettings(
         scope=Scope(
             lab_id=lab_id,
             allowed_namespaces=namespace_list(allowed_namespaces),
             platform_namespace=platform_namespace,
         ),
-        source=str(file),
-        run_id=run_id,
-        rng=random.Random(seed),
-        workdir=chaos_home() / "runs" / run_id,
+        credentials=credentials,
+        home=chaos_home(),
         load_log_dir=load_log,
     )
+    prepared = prepare_run(
+        experiment,
+        source=str(file),
+        store=store,
+        settings=settings,
+        subscribers=[live_view(console, verbose=verbose)],
+        seed=seed,
+    )
+    bus, engine = prepared.bus, prepared.engine
 
     previous = install_halt(engine, console)
     try:
-        result = engine.run()
+        result = prepared.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

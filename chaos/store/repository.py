@@ -12,6 +12,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, func, select
 
 from chaos.controller.events import Event, RunStatus
-from chaos.errors import StoreError
+from chaos.errors import StoreError, UsageError
 from chaos.host import procfs
 from chaos.store.recorder import add_event_rows
 from chaos.store.records import (
@@ -37,7 +38,16 @@ from chaos.store.records import (
     sample_record,
     sli_point_record,
 )
-from chaos.store.tables import EventRow, LoadWindowRow, RunRow, SampleRow, SliPointRow
+from chaos.store.tables import (
+    EventRow,
+    HaltRow,
+    LoadWindowRow,
+    RunRow,
+    SampleRow,
+    SliPointRow,
+)
+
+# Table modules beyond chaos.store.tables, imported so create_all makes their tables:
 
 __all__ = [  # the records are re-exported: callers import everything from here
     "EventRecord",
@@ -110,6 +120,46 @@ class RunStore:
         with Session(self._engine) as session:
             query = select(RunRow).order_by(col(RunRow.started_at).desc()).limit(limit)
             return [run_record(row) for row in session.exec(query)]
+
+    @property
+    def engine(self) -> Any:
+        """The SQLAlchemy engine (the scheduler keeps its job store in the same database)."""
+        return self._engine
+
+    def session(self) -> Session:
+        return Session(self._engine)
+
+    # ------------------------------------------------------------ halts
+
+    def request_halt(self, run_id: str, *, reason: str) -> RunRecord:
+        """Ask the process running ``run_id`` (or a unique prefix) to halt it.
+
+        UsageError (exit 2) for an unknown or ambiguous id and for a run that already
+        ended: there is nothing to halt, and saying so beats a silent success.
+        """
+        with self._lock, Session(self._engine) as session:
+            prefix = col(RunRow.id).startswith(run_id, autoescape=True)
+            rows = session.exec(select(RunRow).where(prefix)).all() if run_id else []
+            if not rows:
+                raise UsageError(f"no run {run_id!r} in the run store")
+            if len(rows) > 1:
+                raise UsageError(f"run id prefix {run_id!r} is ambiguous ({len(rows)} runs)")
+            row = rows[0]
+            if row.status != RunStatus.RUNNING.value:
+                raise UsageError(f"run {row.id} already ended ({row.status}): nothing to halt")
+            session.add(HaltRow(run_id=row.id, requested_at=time.time(), reason=reason))
+            session.commit()
+            return run_record(row)
+
+    def halts_after(self, run_id: str, after_id: int) -> list[tuple[int, str]]:
+        """(id, reason) of the halt requests for ``run_id`` newer than ``after_id``."""
+        with Session(self._engine) as session:
+            query = (
+                select(HaltRow)
+                .where(HaltRow.run_id == run_id, col(HaltRow.id) > after_id)
+                .order_by(col(HaltRow.id))
+            )
+            return [(int(row.id or 0), row.reason) for row in session.exec(query)]
 
     def count_by_status(self) -> dict[str, int]:
         """How many stored runs end (or are) in each status."""

@@ -98,3 +98,15 @@ class SliPointRow(SQLModel, table=True):
     value: float | None = None
     ok: bool
     detail: str | None = None
+
+
+class HaltRow(SQLModel, table=True):
+    """An operator's halt of a run (``chaos halt``, the service's API): the process running
+    the run polls for these, so a halt works from any terminal or host sharing the store."""
+
+    __tablename__ = "halt_requests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(index=True, foreign_key="runs.id")
+    requested_at: float
+    reason: str = ""

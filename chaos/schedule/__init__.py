@@ -1,0 +1,1 @@
+"""Schedules: experiments fired by APScheduler, with blackout windows and a concurrency policy."""
