@@ -35,11 +35,12 @@ def serve(
     tls_key: Path | None = typer.Option(None, "--tls-key", help="Agent key (mTLS)."),
     tls_ca: Path | None = typer.Option(None, "--tls-ca", help="CA of controller certificates."),
     log_level: str = typer.Option("INFO", "--log-level"),
+    log_format: str = typer.Option("text", "--log-format", help="text, or json (one per line)."),
 ) -> None:
     """Serve the agent API; on SIGTERM revert every fault, then exit."""
     from chaos.agent.run import AgentConfig, TlsFiles, serve
 
-    start_logging(log_level)
+    start_logging(log_level, log_format)
     host, port = parse_listen(listen)
     tls = tls_files(tls_cert, tls_key, tls_ca)
     config = AgentConfig(

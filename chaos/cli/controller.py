@@ -25,12 +25,22 @@ def serve(
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Service certificate (mTLS)."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="Service key (mTLS)."),
     tls_ca: Path | None = typer.Option(None, "--tls-ca", help="CA of client certificates."),
+    lab: str | None = typer.Option(
+        None, "--lab", envvar="CHAOS_LAB", help="Lab id whose processes runs may target."
+    ),
     log_level: str = typer.Option("INFO", "--log-level"),
+    log_format: str = typer.Option("text", "--log-format", help="text, or json (one per line)."),
 ) -> None:
-    """Serve /healthz, /metrics and the stored runs (GET /v1/runs, /v1/runs/ID)."""
+    """Serve the controller API: runs (submit, list, get, halt), schedules, /metrics.
+
+    Agent credentials and Kubernetes settings come from the variables `chaos run` reads
+    ($CHAOS_AGENT_TOKEN, $CHAOS_AGENT_CERT/KEY/CA, $CHAOS_ALLOWED_NAMESPACES, ...).
+    SIGTERM halts every active run and waits for its reverts, then exits.
+    """
+    from chaos.cli.runsettings import settings_from_environment
     from chaos.service.run import ServiceConfig, serve
 
-    start_logging(log_level)
+    start_logging(log_level, log_format)
     host, port = parse_listen(listen)
     config = ServiceConfig(
         host=host,
@@ -38,5 +48,6 @@ def serve(
         database_url=database_url(db),
         token=read_token(token_file, env="CHAOS_CONTROLLER_TOKEN"),
         tls=tls_files(tls_cert, tls_key, tls_ca),
+        run_settings=settings_from_environment(lab=lab),
     )
     run_server(lambda: serve(config), listen)

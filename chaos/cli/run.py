@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 from pathlib import Path
 from types import FrameType
@@ -10,14 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from chaos.cli.agent import read_token
+from chaos.cli.runsettings import agent_credentials, namespace_list
 from chaos.cli.settings import chaos_home, database_url
 from chaos.errors import ChaosError, ExitCode, SpecError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from chaos.controller.agent_client import AgentCredentials
     from chaos.controller.engine import RunEngine
 
 
@@ -89,8 +87,9 @@ def run(
             typer.echo(str(issue), err=True)
         raise typer.Exit(int(ExitCode.INVALID)) from None
     try:
-        credentials = agent_credentials(lab_id, agent_token_file, agent_cert, agent_key, agent_ca)
-        credentials = dataclasses.replace(credentials, server_name=agent_tls_name)
+        credentials = agent_credentials(
+            lab_id, agent_token_file, agent_cert, agent_key, agent_ca, agent_tls_name
+        )
         store = RunStore(database_url(db))
     except ChaosError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -127,13 +126,6 @@ def run(
     raise typer.Exit(int(result.exit_code))
 
 
-def namespace_list(text: str | None) -> frozenset[str] | None:
-    """``a,b`` → {a, b}; None (unset) → None: no allowlist; blank → nothing allowed."""
-    if text is None:
-        return None
-    return frozenset(name.strip() for name in text.split(",") if name.strip())
-
-
 def install_halt(engine: RunEngine, console: Console) -> dict[int, Any]:
     """Ctrl-C / SIGTERM halt the run (every fault reverted at once, exit 3); a second one
     also skips the recovery measurement. Returns the previous handlers."""
@@ -152,28 +144,3 @@ def install_halt(engine: RunEngine, console: Console) -> dict[int, Any]:
         engine.request_abort(f"operator halt ({name})")
 
     return {sig: signal.signal(sig, halt) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-
-def agent_credentials(
-    lab_id: str,
-    token_file: Path | None,
-    cert: Path | None,
-    key: Path | None,
-    ca: Path | None,
-) -> AgentCredentials:
-    """Token from --agent-token-file, $CHAOS_AGENT_TOKEN or the lab's own token file; mTLS
-    from the three certificate options."""
-    from chaos.controller.agent_client import AgentCredentials
-
-    token = read_token(token_file)
-    lab_token = chaos_home() / "labs" / lab_id / "agent.token"
-    if token is None and lab_token.is_file():
-        token = read_token(lab_token)
-    ssl_context = None
-    if cert or key or ca:
-        if not (cert and key and ca):
-            raise typer.BadParameter("mTLS needs --agent-cert, --agent-key and --agent-ca")
-        from chaos.host.tls import client_context
-
-        ssl_context = client_context(cert=cert, key=key, ca=ca)
-    return AgentCredentials(token=token, ssl_context=ssl_context)

@@ -12,10 +12,13 @@ import typer
 from chaos.errors import ChaosError, ExitCode
 
 
-def start_logging(level: str) -> None:
-    import logging  # here, not at import: `chaos --help` and `chaos validate` never need it
+def start_logging(level: str, fmt: str = "text") -> None:
+    """Log lines to stderr; ``fmt="json"``: one JSON object per line (for log pipelines)."""
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter("use text or json", param_hint="--log-format")
+    from chaos.cli.logformat import configure  # logging only when a server starts
 
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    configure(level, json_lines=fmt == "json")
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

@@ -196,6 +196,18 @@ class RunEngine:
 
     def _revert_everything(self) -> None:
         previous = self._state.phase
+        if self._guard.abort_at is not None:
+            # recorded here, not where the abort is requested (a signal handler must not
+            # write to the store): when it was asked and why, so halts can be timed
+            self._emit(
+                EventKind.ABORT_REQUESTED,
+                self._guard.abort_reason,
+                data={
+                    "requested_at": self._guard.abort_at,
+                    "kind": str(self._guard.abort_kind),
+                    "reason": self._guard.abort_reason,
+                },
+            )
         self._enter(Phase.REVERT)
         self._ledger.revert_all()
         self._state.reverted_at = time.time()

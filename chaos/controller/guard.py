@@ -18,6 +18,7 @@ sets flags.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -41,6 +42,7 @@ class RunGuard:
         self.cut_recovery = threading.Event()  # a second halt, or an error: stop measuring
         self.abort_kind: AbortKind | None = None
         self.abort_reason = ""
+        self.abort_at: float | None = None  # wall time of the first abort request
         self.error: ChaosError | None = None
         self._monitor, self._emit = monitor, emit
         self._slis_by_name = {sli.name: sli for sli in sli_specs}
@@ -52,6 +54,7 @@ class RunGuard:
             first = self.abort_kind is None
             if first:
                 self.abort_kind, self.abort_reason = kind, reason
+                self.abort_at = time.time()
             elif kind is AbortKind.OPERATOR:
                 self.cut_recovery.set()
         self.abort.set()

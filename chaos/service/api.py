@@ -1,10 +1,10 @@
 """The controller service's HTTP API: health, Prometheus metrics and the stored runs.
 
-This is the part the Helm chart's controller Deployment serves today: probes
-(``/healthz`` checks that the run store answers), a scrape target
-(``/metrics``) and read access to runs. Experiments run inside the controller
-pod with ``chaos run`` (``kubectl exec``) and land in the same store.
-Submitting runs, halting them and schedules come with the scheduler.
+Probes (``/healthz`` checks that the run store answers), a scrape target
+(``/metrics``), runs (submit, list, get with samples and verdict, halt) and
+schedules. Submitted runs are executed by the same engine as ``chaos run``
+(:class:`~chaos.service.runs.RunManager`); a halt goes through the store, so it
+reaches a run wherever it runs (this service, a ``chaos run``, a game day).
 
 ``/healthz`` and ``/metrics`` are unauthenticated (no secrets in them);
 everything under ``/v1`` needs the bearer token and/or a client certificate,
@@ -22,7 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from chaos import __version__
 from chaos.agent.http import Auth, JsonHandler, JsonServer
-from chaos.errors import ChaosError, StoreError
+from chaos.errors import ChaosError, SpecError, StoreError, UsageError
+from chaos.service.runs import ABORT_BUCKETS_S, RunManager
 from chaos.store.repository import RunStore
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,11 @@ class ControllerServer(JsonServer):
         *,
         store: RunStore,
         auth: Auth,
+        runs: RunManager | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.store = store
+        self.runs = runs
         self.unauthorized = 0
         super().__init__(address, _Handler, auth=auth, ssl_context=ssl_context)
 
@@ -62,9 +65,16 @@ class _Handler(JsonHandler):
             return HTTPStatus.SERVICE_UNAVAILABLE, f"run store unavailable: {type(exc).__name__}\n"
         if path == "/healthz":
             return HTTPStatus.OK, "ok\n"
-        return HTTPStatus.OK, render_metrics(counts, unauthorized=self.server.unauthorized)
+        return HTTPStatus.OK, render_metrics(
+            counts, unauthorized=self.server.unauthorized, runs=self.server.runs
+        )
 
     def error_answer(self, exc: Exception) -> tuple[HTTPStatus, Any] | None:
+        if isinstance(exc, SpecError):
+            issues = [str(issue) for issue in exc.issues]
+            return HTTPStatus.BAD_REQUEST, {"error": "invalid experiment", "issues": issues}
+        if isinstance(exc, UsageError):
+            return HTTPStatus.BAD_REQUEST, {"error": exc.message}
         if isinstance(exc, StoreError):
             return HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(exc)}
         if isinstance(exc, ChaosError):
@@ -88,14 +98,50 @@ class _Handler(JsonHandler):
         return HTTPStatus.OK, {
             "run": dataclasses.asdict(detail.run),
             "events": [dataclasses.asdict(event) for event in detail.events],
+            "samples": [dataclasses.asdict(sample) for sample in detail.samples],
+            "sli_points": [dataclasses.asdict(point) for point in detail.sli_points],
         }
 
+    def submit_run(self, body: dict[str, Any] | None, _: str) -> tuple[HTTPStatus, Any]:
+        """``{"experiment": "<YAML text>", "source": "name.yaml"}`` → 201 ``{"run_id"}``;
+        an invalid experiment is 400 with every located problem, and nothing starts."""
+        body = body or {}
+        text, source = body.get("experiment"), body.get("source") or "submitted.yaml"
+        if not isinstance(text, str) or not text.strip():
+            return HTTPStatus.BAD_REQUEST, {"error": "experiment must be the file's YAML text"}
+        if self.server.runs is None:
+            return HTTPStatus.SERVICE_UNAVAILABLE, {
+                "error": "this service does not run experiments"
+            }
+        run_id = self.server.runs.submit(text, source=str(source))
+        return HTTPStatus.CREATED, {"run_id": run_id, "url": f"/v1/runs/{run_id}"}
 
-_Handler.routes = {("GET", "/v1/runs"): _Handler.list_runs}
-_Handler.prefix_routes = {("GET", "/v1/runs/"): _Handler.get_run}
+    def run_action(self, body: dict[str, Any] | None, argument: str) -> tuple[HTTPStatus, Any]:
+        run_id, _, action = argument.partition("/")
+        if action != "halt":
+            return HTTPStatus.NOT_FOUND, {"error": f"no action {action!r} on runs"}
+        reason = str((body or {}).get("reason") or "halted through the controller API")
+        try:
+            run = self.server.store.request_halt(run_id, reason=reason)
+        except UsageError as exc:
+            status = HTTPStatus.CONFLICT if "already ended" in exc.message else HTTPStatus.NOT_FOUND
+            return status, {"error": exc.message}
+        return HTTPStatus.ACCEPTED, {"run_id": run.id, "halt": "requested"}
 
 
-def render_metrics(counts: dict[str, int], *, unauthorized: int) -> str:
+_Handler.routes = {
+    ("GET", "/v1/runs"): _Handler.list_runs,
+    ("POST", "/v1/runs"): _Handler.submit_run,
+}
+_Handler.prefix_routes = {
+    ("GET", "/v1/runs/"): _Handler.get_run,
+    ("POST", "/v1/runs/"): _Handler.run_action,
+}
+
+
+def render_metrics(
+    counts: dict[str, int], *, unauthorized: int, runs: RunManager | None = None
+) -> str:
     lines = [
         "# HELP chaos_controller_info Controller version.",
         "# TYPE chaos_controller_info gauge",
@@ -107,4 +153,23 @@ def render_metrics(counts: dict[str, int], *, unauthorized: int) -> str:
         "# TYPE chaos_controller_requests_unauthorized_total counter",
         f"chaos_controller_requests_unauthorized_total {unauthorized}",
     ]
+    if runs is not None:
+        latency = runs.abort_latency
+        lines += [
+            "# HELP chaos_runs_active Runs this service is executing now.",
+            "# TYPE chaos_runs_active gauge",
+            f"chaos_runs_active {len(runs.active_runs())}",
+            "# HELP chaos_faults_active Faults applied, not yet reverted, by this service's runs.",
+            "# TYPE chaos_faults_active gauge",
+            f"chaos_faults_active {runs.active_faults()}",
+            "# HELP chaos_abort_latency_seconds From an abort request to every fault reverted.",
+            "# TYPE chaos_abort_latency_seconds histogram",
+            *(
+                f'chaos_abort_latency_seconds_bucket{{le="{bound:g}"}} {count}'
+                for bound, count in zip(ABORT_BUCKETS_S, latency.counts, strict=True)
+            ),
+            f'chaos_abort_latency_seconds_bucket{{le="+Inf"}} {latency.total}',
+            f"chaos_abort_latency_seconds_sum {latency.sum_s:.6f}",
+            f"chaos_abort_latency_seconds_count {latency.total}",
+        ]
     return "\n".join(lines) + "\n"

@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 from chaos.agent.http import Auth
+from chaos.controller.events import Event
 from chaos.errors import UsageError
+from chaos.runner.launch import RunSettings
 from chaos.service.api import ControllerServer
+from chaos.service.runs import RunManager
 from chaos.store.repository import RunStore
 
 log = logging.getLogger(__name__)
@@ -24,6 +28,8 @@ class ServiceConfig:
     database_url: str
     token: str | None = None
     tls: tuple[Path, Path, Path] | None = None  # cert, key, CA of client certificates (mTLS)
+    run_settings: RunSettings = field(default_factory=RunSettings)
+    subscribers: Callable[[], Iterable[Callable[[Event], None]]] = lambda: ()
 
 
 def build_server(config: ServiceConfig) -> ControllerServer:
@@ -39,8 +45,9 @@ def build_server(config: ServiceConfig) -> ControllerServer:
         ssl_context = server_context(cert=cert, key=key, ca=ca)
     store = RunStore(config.database_url)
     auth = Auth(token=config.token, client_role=None)
+    runs = RunManager(store, config.run_settings, subscribers=config.subscribers)
     return ControllerServer(
-        (config.host, config.port), store=store, auth=auth, ssl_context=ssl_context
+        (config.host, config.port), store=store, auth=auth, runs=runs, ssl_context=ssl_context
     )
 
 
@@ -58,4 +65,6 @@ def serve(config: ServiceConfig) -> None:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
+        if server.runs is not None:  # halt what still runs and wait for its reverts
+            server.runs.shutdown()
         server.store.close()
