@@ -38,6 +38,7 @@ def serve(
     SIGTERM halts every active run and waits for its reverts, then exits.
     """
     from chaos.cli.runsettings import settings_from_environment
+    from chaos.controller.webhooks import WebhookNotifier
     from chaos.service.run import ServiceConfig, serve
 
     start_logging(log_level, log_format)
@@ -49,5 +50,6 @@ def serve(
         token=read_token(token_file, env="CHAOS_CONTROLLER_TOKEN"),
         tls=tls_files(tls_cert, tls_key, tls_ca),
         run_settings=settings_from_environment(lab=lab),
+        webhooks=WebhookNotifier.from_env(),  # $CHAOS_WEBHOOKS: every run's start and verdict
     )
     run_server(lambda: serve(config), listen)

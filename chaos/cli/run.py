@@ -59,6 +59,12 @@ def run(
         envvar="CHAOS_NAMESPACE",
         help="The platform's own Kubernetes namespace (protected like kube-system).",
     ),
+    webhook: list[str] = typer.Option(
+        [],
+        "--webhook",
+        help="POST a Slack-compatible message on start and verdict (repeatable; default: "
+        "$CHAOS_WEBHOOKS, comma-separated).",
+    ),
     load_log: Path | None = typer.Option(
         None,
         "--load-log",
@@ -71,6 +77,7 @@ def run(
     """
     from rich.console import Console
 
+    from chaos.controller.webhooks import WebhookNotifier
     from chaos.faults import CATALOG
     from chaos.report.terminal import live_view
     from chaos.runner.launch import RunSettings, prepare_run
@@ -91,6 +98,7 @@ def run(
             lab_id, agent_token_file, agent_cert, agent_key, agent_ca, agent_tls_name
         )
         store = RunStore(database_url(db))
+        notifier = WebhookNotifier.from_env(webhook)
     except ChaosError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(int(exc.exit_code)) from None
@@ -109,7 +117,7 @@ def run(
         source=str(file),
         store=store,
         settings=settings,
-        subscribers=[live_view(console, verbose=verbose)],
+        subscribers=[live_view(console, verbose=verbose), *([notifier] if notifier else [])],
         seed=seed,
     )
     bus, engine = prepared.bus, prepared.engine
@@ -120,6 +128,8 @@ def run(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if notifier is not None:  # bounded: a hanging webhook cannot hold the exit
+            notifier.close(timeout=5)
     console.print(f"run id: {result.run_id}  (chaos runs show {result.run_id})")
     for problem in bus.errors:
         typer.echo(f"warning: event subscriber failed: {problem}", err=True)

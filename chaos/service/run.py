@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 from chaos.agent.http import Auth
-from chaos.controller.events import Event
+from chaos.controller.webhooks import WebhookNotifier
 from chaos.errors import UsageError
 from chaos.runner.launch import RunSettings
 from chaos.service.api import ControllerServer
@@ -29,7 +28,7 @@ class ServiceConfig:
     token: str | None = None
     tls: tuple[Path, Path, Path] | None = None  # cert, key, CA of client certificates (mTLS)
     run_settings: RunSettings = field(default_factory=RunSettings)
-    subscribers: Callable[[], Iterable[Callable[[Event], None]]] = lambda: ()
+    webhooks: WebhookNotifier | None = None
 
 
 def build_server(config: ServiceConfig) -> ControllerServer:
@@ -45,7 +44,10 @@ def build_server(config: ServiceConfig) -> ControllerServer:
         ssl_context = server_context(cert=cert, key=key, ca=ca)
     store = RunStore(config.database_url)
     auth = Auth(token=config.token, client_role=None)
-    runs = RunManager(store, config.run_settings, subscribers=config.subscribers)
+    notifier = config.webhooks
+    runs = RunManager(
+        store, config.run_settings, subscribers=lambda: [notifier] if notifier else []
+    )
     return ControllerServer(
         (config.host, config.port), store=store, auth=auth, runs=runs, ssl_context=ssl_context
     )
@@ -67,4 +69,6 @@ def serve(config: ServiceConfig) -> None:
         server.server_close()
         if server.runs is not None:  # halt what still runs and wait for its reverts
             server.runs.shutdown()
+        if config.webhooks is not None:
+            config.webhooks.close(timeout=5)
         server.store.close()
