@@ -1,4 +1,5 @@
-"""Load experiment YAML into frozen models, reporting every problem with file:line:col.
+"""Load experiment YAML (and game-day plans) into frozen models, reporting every problem
+with file:line:col.
 
 The YAML is composed into nodes (not loaded into dicts straight away) so each
 value keeps its position; those positions are attached to validation errors.
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 
 from chaos.errors import SpecError, SpecIssue
 from chaos.spec.base import NAME_PATTERN, URL_PATTERN, FaultParams
+from chaos.spec.gameday import GAMEDAY_STEP_TAGS, GameDay, GameDayPlan, PlannedStep
 from chaos.spec.models import STEP_TAGS, Experiment
 from chaos.spec.references import Loc, check_references
 
@@ -176,6 +178,7 @@ def _validate_step_params(
         doc.issue(loc, f"fault {name!r} is reversible and needs a duration")
 
 
+_UNION_TAGS = STEP_TAGS | GAMEDAY_STEP_TAGS  # pydantic's names for union members, not fields
 _PATTERN_MESSAGES = {
     NAME_PATTERN: "use lower-case letters, digits and '-' (like a DNS label)",
     URL_PATTERN: "must be an http:// or https:// URL",
@@ -191,7 +194,7 @@ def _report(doc: _Document, exc: ValidationError, prefix: Loc = ()) -> None:
             other[: len(raw_loc)] == raw_loc and other != raw_loc for other in failed
         ):
             continue  # "too few items" only because an item failed: the item's error says it
-        loc = (*prefix, *(part for part in raw_loc if part not in STEP_TAGS))
+        loc = (*prefix, *(part for part in raw_loc if part not in _UNION_TAGS))
         doc.issue(loc, _message(error), at_key=error["type"] in ("extra_forbidden", "missing"))
 
 
@@ -231,14 +234,81 @@ def load_text(text: str, *, file: str, catalog: FaultCatalog) -> Experiment:
 
 
 def load_file(path: Path | str, *, catalog: FaultCatalog) -> Experiment:
+    return load_text(_read(path), file=str(path), catalog=catalog)
+
+
+def _read(path: Path | str) -> str:
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError([SpecIssue(file, 1, 1, "", f"cannot read file: {exc.strerror}")]) from exc
     except UnicodeDecodeError as exc:
         raise SpecError([SpecIssue(file, 1, 1, "", "file is not UTF-8 text")]) from exc
-    return load_text(text, file=file, catalog=catalog)
+
+
+def load_gameday_file(path: Path | str, *, catalog: FaultCatalog) -> GameDayPlan:
+    """A game-day plan and every experiment it names (relative to the plan's directory)."""
+    return load_gameday_text(_read(path), file=str(path), base=Path(path).parent, catalog=catalog)
+
+
+def load_gameday_text(text: str, *, file: str, base: Path, catalog: FaultCatalog) -> GameDayPlan:
+    """Validate a plan and each experiment it names; raise one SpecError listing every
+    problem: the plan's at plan:line:col, each experiment's at experiment:line:col."""
+    doc = _Document(file=file, data=None, positions={}, issues=[])
+    _compose(doc, text)
+    if doc.data is not None and not isinstance(doc.data, dict):
+        doc.issue((), "a game day must be a mapping with apiVersion, kind, metadata, spec")
+    if doc.issues:
+        raise SpecError(doc.issues)
+    experiments, inner = _load_experiments(doc, base, catalog)
+    try:
+        gameday = GameDay.model_validate(doc.data)
+    except ValidationError as exc:
+        _report(doc, exc)
+        gameday = None
+    if gameday is None or doc.issues or inner:
+        raise SpecError([*_sorted(doc.issues), *inner])
+    steps = tuple(
+        PlannedStep(index=index, step=step, **experiments.get(index, {}))
+        for index, step in enumerate(gameday.spec.steps)
+    )
+    return GameDayPlan(gameday=gameday, source=file, steps=steps)
+
+
+def _load_experiments(
+    doc: _Document, base: Path, catalog: FaultCatalog
+) -> tuple[dict[int, dict[str, Any]], list[SpecIssue]]:
+    """Each step's experiment by step index, and the problems inside those files (each
+    file's reported once, and pointed at from the step that names it)."""
+    spec = doc.data.get("spec")
+    steps = spec.get("steps") if isinstance(spec, dict) else None
+    found: dict[int, dict[str, Any]] = {}
+    inner: list[SpecIssue] = []
+    loaded: dict[Path, Experiment | SpecError] = {}
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        name = step.get("experiment") if isinstance(step, dict) else None
+        if not isinstance(name, str) or not name:
+            continue
+        loc: Loc = ("spec", "steps", index, "experiment")
+        path = Path(os.path.normpath(base / name))  # ../x.yaml shown as x.yaml's real place
+        if not path.is_file():
+            doc.issue(loc, f"no experiment file {str(path)!r}")
+            continue
+        key, first = path.resolve(), path.resolve() not in loaded
+        if first:
+            try:
+                loaded[key] = load_file(path, catalog=catalog)
+            except SpecError as exc:
+                loaded[key] = exc
+        result = loaded[key]
+        if isinstance(result, SpecError):
+            count = len(result.issues)
+            doc.issue(loc, f"experiment {name!r} is invalid ({count} problem(s) in that file)")
+            inner.extend(result.issues if first else ())
+            continue
+        found[index] = {"experiment": result, "path": path}
+    return found, inner
 
 
 def _sorted(issues: Iterable[SpecIssue]) -> list[SpecIssue]:
