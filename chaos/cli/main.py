@@ -8,7 +8,18 @@ import sys
 import typer
 
 from chaos import __version__
-from chaos.cli import agent, certs, controller, halt, lab, run, runs, validate
+from chaos.cli import (
+    agent,
+    certs,
+    controller,
+    gameday,
+    halt,
+    lab,
+    run,
+    runs,
+    schedule,
+    validate,
+)
 from chaos.errors import ChaosError, ExitCode
 
 app = typer.Typer(
@@ -27,6 +38,8 @@ app.add_typer(lab.app, name="lab")
 app.add_typer(agent.app, name="agent")
 app.add_typer(certs.app, name="certs")
 app.add_typer(controller.app, name="controller")
+app.add_typer(gameday.app, name="gameday")
+app.add_typer(schedule.app, name="schedule")
 
 
 @app.command("version")

@@ -24,6 +24,10 @@ from sqlmodel import Session, SQLModel, col, create_engine, func, select
 from chaos.controller.events import Event, RunStatus
 from chaos.errors import StoreError, UsageError
 from chaos.host import procfs
+
+# Table modules beyond chaos.store.tables, imported so create_all makes their tables:
+from chaos.store import gamedays as _gamedays  # noqa: F401
+from chaos.store import schedules as _schedules  # noqa: F401
 from chaos.store.recorder import add_event_rows
 from chaos.store.records import (
     EventRecord,
@@ -46,8 +50,6 @@ from chaos.store.tables import (
     SampleRow,
     SliPointRow,
 )
-
-# Table modules beyond chaos.store.tables, imported so create_all makes their tables:
 
 __all__ = [  # the records are re-exported: callers import everything from here
     "EventRecord",
