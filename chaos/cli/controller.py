@@ -28,6 +28,9 @@ def serve(
     lab: str | None = typer.Option(
         None, "--lab", envvar="CHAOS_LAB", help="Lab id whose processes runs may target."
     ),
+    schedules: bool = typer.Option(
+        True, "--schedules/--no-schedules", help="Fire schedules (only the leader does)."
+    ),
     log_level: str = typer.Option("INFO", "--log-level"),
     log_format: str = typer.Option("text", "--log-format", help="text, or json (one per line)."),
 ) -> None:
@@ -51,5 +54,6 @@ def serve(
         tls=tls_files(tls_cert, tls_key, tls_ca),
         run_settings=settings_from_environment(lab=lab),
         webhooks=WebhookNotifier.from_env(),  # $CHAOS_WEBHOOKS: every run's start and verdict
+        schedules=schedules,
     )
     run_server(lambda: serve(config), listen)

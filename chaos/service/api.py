@@ -17,14 +17,18 @@ import dataclasses
 import logging
 import ssl
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from chaos import __version__
 from chaos.agent.http import Auth, JsonHandler, JsonServer
 from chaos.errors import ChaosError, SpecError, StoreError, UsageError
+from chaos.service import schedule_routes
 from chaos.service.runs import ABORT_BUCKETS_S, RunManager
 from chaos.store.repository import RunStore
+
+if TYPE_CHECKING:
+    from chaos.schedule.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +43,12 @@ class ControllerServer(JsonServer):
         store: RunStore,
         auth: Auth,
         runs: RunManager | None = None,
+        scheduler: Scheduler | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.store = store
         self.runs = runs
+        self.scheduler = scheduler
         self.unauthorized = 0
         super().__init__(address, _Handler, auth=auth, ssl_context=ssl_context)
 
@@ -65,9 +71,15 @@ class _Handler(JsonHandler):
             return HTTPStatus.SERVICE_UNAVAILABLE, f"run store unavailable: {type(exc).__name__}\n"
         if path == "/healthz":
             return HTTPStatus.OK, "ok\n"
-        return HTTPStatus.OK, render_metrics(
-            counts, unauthorized=self.server.unauthorized, runs=self.server.runs
-        )
+        text = render_metrics(counts, unauthorized=self.server.unauthorized, runs=self.server.runs)
+        if self.server.scheduler is not None:
+            leader = int(self.server.scheduler.is_leader)
+            text += (
+                "# HELP chaos_scheduler_leader 1 if this controller fires the schedules.\n"
+                "# TYPE chaos_scheduler_leader gauge\n"
+                f"chaos_scheduler_leader {leader}\n"
+            )
+        return HTTPStatus.OK, text
 
     def error_answer(self, exc: Exception) -> tuple[HTTPStatus, Any] | None:
         if isinstance(exc, SpecError):
@@ -128,14 +140,34 @@ class _Handler(JsonHandler):
             return status, {"error": exc.message}
         return HTTPStatus.ACCEPTED, {"run_id": run.id, "halt": "requested"}
 
+    def list_schedules(self, body: dict[str, Any] | None, _: str) -> tuple[HTTPStatus, Any]:
+        return schedule_routes.list_schedules(self.server.store)
+
+    def add_schedule(self, body: dict[str, Any] | None, _: str) -> tuple[HTTPStatus, Any]:
+        return schedule_routes.add_schedule(self.server.store, body or {})
+
+    def get_schedule(self, body: dict[str, Any] | None, name: str) -> tuple[HTTPStatus, Any]:
+        return schedule_routes.schedule_action(self.server.store, "GET", name)
+
+    def change_schedule(self, body: dict[str, Any] | None, arg: str) -> tuple[HTTPStatus, Any]:
+        return schedule_routes.schedule_action(self.server.store, "POST", arg)
+
+    def remove_schedule(self, body: dict[str, Any] | None, name: str) -> tuple[HTTPStatus, Any]:
+        return schedule_routes.schedule_action(self.server.store, "DELETE", name)
+
 
 _Handler.routes = {
     ("GET", "/v1/runs"): _Handler.list_runs,
     ("POST", "/v1/runs"): _Handler.submit_run,
+    ("GET", "/v1/schedules"): _Handler.list_schedules,
+    ("POST", "/v1/schedules"): _Handler.add_schedule,
 }
 _Handler.prefix_routes = {
     ("GET", "/v1/runs/"): _Handler.get_run,
     ("POST", "/v1/runs/"): _Handler.run_action,
+    ("GET", "/v1/schedules/"): _Handler.get_schedule,
+    ("POST", "/v1/schedules/"): _Handler.change_schedule,
+    ("DELETE", "/v1/schedules/"): _Handler.remove_schedule,
 }
 
 

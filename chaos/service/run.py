@@ -13,6 +13,7 @@ from chaos.agent.http import Auth
 from chaos.controller.webhooks import WebhookNotifier
 from chaos.errors import UsageError
 from chaos.runner.launch import RunSettings
+from chaos.schedule.scheduler import Scheduler
 from chaos.service.api import ControllerServer
 from chaos.service.runs import RunManager
 from chaos.store.repository import RunStore
@@ -29,6 +30,7 @@ class ServiceConfig:
     tls: tuple[Path, Path, Path] | None = None  # cert, key, CA of client certificates (mTLS)
     run_settings: RunSettings = field(default_factory=RunSettings)
     webhooks: WebhookNotifier | None = None
+    schedules: bool = True  # fire schedules (only the leading controller does)
 
 
 def build_server(config: ServiceConfig) -> ControllerServer:
@@ -44,12 +46,18 @@ def build_server(config: ServiceConfig) -> ControllerServer:
         ssl_context = server_context(cert=cert, key=key, ca=ca)
     store = RunStore(config.database_url)
     auth = Auth(token=config.token, client_role=None)
-    notifier = config.webhooks
-    runs = RunManager(
-        store, config.run_settings, subscribers=lambda: [notifier] if notifier else []
+    subscribers = [config.webhooks] if config.webhooks else []
+    runs = RunManager(store, config.run_settings, subscribers=lambda: subscribers)
+    scheduler = (
+        Scheduler(store, config.run_settings, subscribers=subscribers) if config.schedules else None
     )
     return ControllerServer(
-        (config.host, config.port), store=store, auth=auth, runs=runs, ssl_context=ssl_context
+        (config.host, config.port),
+        store=store,
+        auth=auth,
+        runs=runs,
+        scheduler=scheduler,
+        ssl_context=ssl_context,
     )
 
 
@@ -63,10 +71,14 @@ def serve(config: ServiceConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop)
     log.info("controller service listening on %s", server.url)
+    if server.scheduler is not None:
+        server.scheduler.start()
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
+        if server.scheduler is not None:  # halts scheduled runs in flight, reverted
+            server.scheduler.stop()
         if server.runs is not None:  # halt what still runs and wait for its reverts
             server.runs.shutdown()
         if config.webhooks is not None:

@@ -158,3 +158,41 @@ def test_stopping_the_service_halts_its_runs_and_waits_for_the_reverts(service: 
     kinds = [event.kind for event in detail.events]
     assert "fault.reverted" in kinds
     assert detail.run.status.value == "aborted"
+
+
+SHORT_PARTITION = (
+    (EXPERIMENTS / "lab-store-partition.yaml")
+    .read_text()
+    .replace("duration: 8s", "duration: 2s")
+    .replace("recovery: 10s", "recovery: 3s")
+    .replace("baseline: 3s", "baseline: 1s")
+)
+
+
+def test_schedules_over_the_api_fire_runs_and_are_managed(service: Service, tmp_path):
+    experiment = tmp_path / "short-partition.yaml"
+    experiment.write_text(SHORT_PARTITION)
+    bad = {"file": str(experiment), "cron": "61 * * * *", "name": "bad"}
+    status, body = service.call("POST", "/v1/schedules", bad)
+    assert status == 400 and "minute" in body["error"], body
+    spec = {"file": str(experiment), "cron": "*/5 * * * * *", "name": "every-5s"}
+    status, body = service.call("POST", "/v1/schedules", spec)
+    assert status == 201, body
+
+    def ran() -> bool:
+        status, body = service.call("GET", "/v1/schedules/every-5s")
+        return status == 200 and any(f["outcome"] == "ran" for f in body["firings"])
+
+    wait_for(ran, timeout=60, what="a scheduled firing that ran")
+    assert service.call("POST", "/v1/schedules/every-5s/pause")[0] == 200
+    (listed,) = service.call("GET", "/v1/schedules")[1]["schedules"]
+    assert listed["name"] == "every-5s" and listed["paused"] is True
+    firing = next(
+        f for f in service.call("GET", "/v1/schedules/every-5s")[1]["firings"] if f["run_id"]
+    )
+    run = service.run(firing["run_id"])["run"]
+    assert run["experiment"] == "lab-store-partition"
+    assert "chaos_scheduler_leader 1" in service.metrics()
+    assert service.call("DELETE", "/v1/schedules/every-5s")[0] == 200
+    assert service.call("DELETE", "/v1/schedules/every-5s")[0] == 404
+    assert service.call("POST", "/v1/schedules/nope/pause")[0] == 404
