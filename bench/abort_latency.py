@@ -104,12 +104,13 @@ def experiment_text(url: str) -> str:
     )
 
 
-def start_targets(urls: list[str]) -> list[subprocess.Popen[bytes]]:
+def start_targets(urls: list[str], lab: str = LAB) -> list[subprocess.Popen[bytes]]:
+    """One sleeping process per agent, labelled as a lab process served by that agent."""
     targets = []
     for index, url in enumerate(urls):
         env = {
             **os.environ,
-            "CHAOS_LAB_ID": LAB,
+            "CHAOS_LAB_ID": lab,
             "CHAOS_LABELS": "app=bench",
             "CHAOS_AGENT": url,
             "CHAOS_NODE": f"bench-node-{index}",

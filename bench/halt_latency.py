@@ -41,6 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from abort_latency import percentile, start_targets
 from agent_fanout import TOKEN, start_hosts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,20 +80,6 @@ def experiment_text(url: str) -> str:
           safety: {{leaseTtl: 30s}}
         """
     )
-
-
-def start_targets(urls: list[str]) -> list[subprocess.Popen[bytes]]:
-    targets = []
-    for index, url in enumerate(urls):
-        env = {
-            **os.environ,
-            "CHAOS_LAB_ID": LAB,
-            "CHAOS_LABELS": "app=bench",
-            "CHAOS_AGENT": url,
-            "CHAOS_NODE": f"bench-node-{index}",
-        }
-        targets.append(subprocess.Popen(["sleep", "3600"], env=env))
-    return targets
 
 
 @dataclass(frozen=True)
@@ -170,11 +157,6 @@ def assert_nothing_active(urls: list[str]) -> None:
             client.close()
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
-
-
 def summary(name: str, values: list[float]) -> dict[str, float]:
     return {
         f"{name}_p50_s": round(statistics.median(values), 3),
@@ -201,7 +183,7 @@ def main() -> None:
         experiment = base / "halt.yaml"
         experiment.write_text(experiment_text(f"http://127.0.0.1:{server.server_address[1]}"))
         hosts, urls = start_hosts(args.agents, args.agents, base / "journals")
-        targets = start_targets(urls)
+        targets = start_targets(urls, LAB)
         try:
             for index in range(args.runs):
                 halt = one_run(experiment, base / "home", token, args.agents)

@@ -55,8 +55,11 @@ class Lab:
         )
 
 
-def _start(home: Path, variant: str, isolation: str = "process") -> Iterator[Lab]:
-    lab_id = f"e2e-{variant[:4]}-{isolation[:2]}-{os.getpid()}"
+def start_lab(
+    home: Path, variant: str, isolation: str = "process", *, prefix: str = "e2e"
+) -> Iterator[Lab]:
+    """A lab with its own id and ports, stopped even when the tests using it fail."""
+    lab_id = f"{prefix}-{variant[:4]}-{isolation[:2]}-{os.getpid()}"
     state = lab_up(
         chaos_home=home,
         lab_id=lab_id,
@@ -73,12 +76,12 @@ def _start(home: Path, variant: str, isolation: str = "process") -> Iterator[Lab
 
 @pytest.fixture(scope="session")
 def resilient_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    yield from _start(tmp_path_factory.mktemp("resilient"), "resilient")
+    yield from start_lab(tmp_path_factory.mktemp("resilient"), "resilient")
 
 
 @pytest.fixture(scope="session")
 def fragile_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    yield from _start(tmp_path_factory.mktemp("fragile"), "fragile")
+    yield from start_lab(tmp_path_factory.mktemp("fragile"), "fragile")
 
 
 def _needs_root() -> None:
@@ -89,10 +92,10 @@ def _needs_root() -> None:
 @pytest.fixture(scope="session")
 def netns_resilient_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     _needs_root()
-    yield from _start(tmp_path_factory.mktemp("ns-resilient"), "resilient", "netns")
+    yield from start_lab(tmp_path_factory.mktemp("ns-resilient"), "resilient", "netns")
 
 
 @pytest.fixture(scope="session")
 def netns_fragile_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     _needs_root()
-    yield from _start(tmp_path_factory.mktemp("ns-fragile"), "fragile", "netns")
+    yield from start_lab(tmp_path_factory.mktemp("ns-fragile"), "fragile", "netns")

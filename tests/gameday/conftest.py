@@ -4,7 +4,6 @@ experiments so a whole game day takes seconds."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -13,34 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from chaos.lab.manage import lab_down, lab_up
-from tests.e2e.conftest import EXPERIMENTS, Lab
-from tests.support import free_base_port
-
-
-def _start(home: Path, variant: str) -> Iterator[Lab]:
-    lab_id = f"gd-{variant[:4]}-{os.getpid()}"
-    state = lab_up(
-        chaos_home=home,
-        lab_id=lab_id,
-        variant=variant,
-        base_port=free_base_port(),
-        restart_delay_s=2.0,
-    )
-    try:
-        yield Lab(state=state, home=home, db=f"sqlite:///{home / 'runs.db'}")
-    finally:
-        lab_down(chaos_home=home, lab_id=lab_id)
+from tests.e2e.conftest import EXPERIMENTS, Lab, start_lab
 
 
 @pytest.fixture(scope="session")
 def gameday_resilient_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    yield from _start(tmp_path_factory.mktemp("gd-resilient"), "resilient")
+    yield from start_lab(tmp_path_factory.mktemp("gd-resilient"), "resilient", prefix="gd")
 
 
 @pytest.fixture(scope="session")
 def gameday_fragile_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    yield from _start(tmp_path_factory.mktemp("gd-fragile"), "fragile")
+    yield from start_lab(tmp_path_factory.mktemp("gd-fragile"), "fragile", prefix="gd")
 
 
 def short_experiment(directory: Path, name: str, *, duration: str = "2s") -> Path:
