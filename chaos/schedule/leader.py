@@ -19,8 +19,8 @@ import fcntl
 from pathlib import Path
 from typing import IO, Protocol
 
+from chaos.store.locks import AdvisoryLock
 from chaos.store.repository import RunStore
-from chaos.store.schedules import AdvisoryLock
 
 LOCK_KEY = int.from_bytes(b"chaos-sc", "big")  # the advisory lock's key, shared by every replica
 
