@@ -7,6 +7,8 @@ process exit code the CLI maps it to (see ``docs/exit-codes.md``)::
     ChaosError                      exit 4 unless a subclass says otherwise
     ├── SpecError                   exit 2: an experiment file is invalid
     ├── UsageError                  exit 2: bad command-line input
+    │   ├── NotFoundError           an unknown run or schedule
+    │   └── StateConflict           e.g. a halt for a run that already ended
     ├── PlanError                   exit 4: targets cannot be resolved / blast radius
     │   └── EmptySelection          a selector matched nothing
     ├── TargetError                 a target backend failed (process gone, ...)
@@ -100,6 +102,14 @@ class SpecError(ChaosError):
 
 class UsageError(ChaosError):
     exit_code = ExitCode.INVALID
+
+
+class NotFoundError(UsageError):
+    """An id or name that names nothing: an unknown run, schedule or game day."""
+
+
+class StateConflict(UsageError):
+    """An action the object's state refuses, e.g. halting a run that already ended."""
 
 
 class PlanError(ChaosError):

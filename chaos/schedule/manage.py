@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chaos.errors import SpecError, SpecIssue, UsageError
+from chaos.errors import NotFoundError, SpecError, SpecIssue, UsageError
 from chaos.faults import CATALOG
 from chaos.schedule.blackout import parse_blackout
 from chaos.schedule.triggers import build_trigger, next_fire, stored_trigger
@@ -116,7 +116,7 @@ def schedule_firings(store: RunStore, name: str, *, limit: int = 20) -> list[Fir
     schedules = ScheduleStore(store)
     found = schedules.firings(name, limit=limit)
     if not found and schedules.get(name) is None:
-        raise UsageError(f"no schedule {name!r} (chaos schedule list shows them)")
+        raise NotFoundError(f"no schedule {name!r} (chaos schedule list shows them)")
     return found
 
 

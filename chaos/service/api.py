@@ -22,7 +22,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from chaos import __version__
 from chaos.agent.http import Auth, JsonHandler, JsonServer
-from chaos.errors import ChaosError, SpecError, StoreError, UsageError
+from chaos.errors import (
+    ChaosError,
+    NotFoundError,
+    SpecError,
+    StateConflict,
+    StoreError,
+    UsageError,
+)
 from chaos.service import schedule_routes
 from chaos.service.runs import ABORT_BUCKETS_S, RunManager
 from chaos.store.repository import RunStore
@@ -86,7 +93,8 @@ class _Handler(JsonHandler):
             issues = [str(issue) for issue in exc.issues]
             return HTTPStatus.BAD_REQUEST, {"error": "invalid experiment", "issues": issues}
         if isinstance(exc, UsageError):
-            return HTTPStatus.BAD_REQUEST, {"error": exc.message}
+            status = {NotFoundError: HTTPStatus.NOT_FOUND, StateConflict: HTTPStatus.CONFLICT}
+            return status.get(type(exc), HTTPStatus.BAD_REQUEST), {"error": exc.message}
         if isinstance(exc, StoreError):
             return HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(exc)}
         if isinstance(exc, ChaosError):
@@ -133,11 +141,7 @@ class _Handler(JsonHandler):
         if action != "halt":
             return HTTPStatus.NOT_FOUND, {"error": f"no action {action!r} on runs"}
         reason = str((body or {}).get("reason") or "halted through the controller API")
-        try:
-            run = self.server.store.request_halt(run_id, reason=reason)
-        except UsageError as exc:
-            status = HTTPStatus.CONFLICT if "already ended" in exc.message else HTTPStatus.NOT_FOUND
-            return status, {"error": exc.message}
+        run = self.server.store.request_halt(run_id, reason=reason)  # 404 / 409 by error type
         return HTTPStatus.ACCEPTED, {"run_id": run.id, "halt": "requested"}
 
     def list_schedules(self, body: dict[str, Any] | None, _: str) -> tuple[HTTPStatus, Any]:

@@ -8,7 +8,6 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from chaos.errors import UsageError
 from chaos.schedule import manage
 from chaos.store.repository import RunStore
 from chaos.store.schedules import SchedulePolicy
@@ -68,17 +67,13 @@ def add_schedule(store: RunStore, body: dict[str, Any]) -> Answer:
 
 def schedule_action(store: RunStore, method: str, argument: str) -> Answer:
     """GET NAME (its firings), POST NAME/pause, POST NAME/resume, DELETE NAME."""
-    name, _, action = argument.partition("/")
-    try:
-        if method == "GET" and not action:
-            firings = manage.schedule_firings(store, name)
-            return HTTPStatus.OK, {"name": name, "firings": [_plain(f) for f in firings]}
-        if method == "POST" and action in ("pause", "resume"):
-            change = manage.pause_schedule if action == "pause" else manage.resume_schedule
-            return HTTPStatus.OK, _plain(change(store, name))
-        if method == "DELETE" and not action:
-            return HTTPStatus.OK, _plain(manage.remove_schedule(store, name))
-    except UsageError as exc:
-        unknown = exc.message.startswith("no schedule")
-        return (HTTPStatus.NOT_FOUND if unknown else HTTPStatus.BAD_REQUEST), {"error": exc.message}
+    name, _, action = argument.partition("/")  # an unknown name raises NotFoundError: 404
+    if method == "GET" and not action:
+        firings = manage.schedule_firings(store, name)
+        return HTTPStatus.OK, {"name": name, "firings": [_plain(f) for f in firings]}
+    if method == "POST" and action in ("pause", "resume"):
+        change = manage.pause_schedule if action == "pause" else manage.resume_schedule
+        return HTTPStatus.OK, _plain(change(store, name))
+    if method == "DELETE" and not action:
+        return HTTPStatus.OK, _plain(manage.remove_schedule(store, name))
     return HTTPStatus.NOT_FOUND, {"error": f"no route {method} /v1/schedules/{argument}"}

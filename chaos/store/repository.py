@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, func, select
 
 from chaos.controller.events import Event, RunStatus
-from chaos.errors import StoreError, UsageError
+from chaos.errors import NotFoundError, StateConflict, StoreError, UsageError
 from chaos.host import procfs
 
 # Table modules beyond chaos.store.tables, imported so create_all makes their tables:
@@ -143,12 +143,12 @@ class RunStore:
             prefix = col(RunRow.id).startswith(run_id, autoescape=True)
             rows = session.exec(select(RunRow).where(prefix)).all() if run_id else []
             if not rows:
-                raise UsageError(f"no run {run_id!r} in the run store")
+                raise NotFoundError(f"no run {run_id!r} in the run store")
             if len(rows) > 1:
                 raise UsageError(f"run id prefix {run_id!r} is ambiguous ({len(rows)} runs)")
             row = rows[0]
             if row.status != RunStatus.RUNNING.value:
-                raise UsageError(f"run {row.id} already ended ({row.status}): nothing to halt")
+                raise StateConflict(f"run {row.id} already ended ({row.status}): nothing to halt")
             session.add(HaltRow(run_id=row.id, requested_at=time.time(), reason=reason))
             session.commit()
             return run_record(row)

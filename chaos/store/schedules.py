@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from sqlmodel import Field, SQLModel, col, func, select
 
 from chaos.controller.events import RunStatus
-from chaos.errors import UsageError
+from chaos.errors import NotFoundError, UsageError
 from chaos.spec.models import TargetSpec
 from chaos.store.tables import RunRow
 
@@ -156,7 +156,7 @@ class ScheduleStore:
     def require(self, name: str) -> ScheduleRecord:
         found = self.get(name)
         if found is None:
-            raise UsageError(f"no schedule {name!r} (chaos schedule list shows them)")
+            raise NotFoundError(f"no schedule {name!r} (chaos schedule list shows them)")
         return found
 
     def all(self) -> list[ScheduleRecord]:
@@ -170,7 +170,7 @@ class ScheduleStore:
         with self.runs.session() as session:
             row = session.get(ScheduleRow, name)
             if row is None:
-                raise UsageError(f"no schedule {name!r} (chaos schedule list shows them)")
+                raise NotFoundError(f"no schedule {name!r} (chaos schedule list shows them)")
             if row.paused != paused:
                 row.paused, row.updated_at = paused, now
                 if not paused:
@@ -184,7 +184,7 @@ class ScheduleStore:
         with self.runs.session() as session:
             row = session.get(ScheduleRow, name)
             if row is None:
-                raise UsageError(f"no schedule {name!r} (chaos schedule list shows them)")
+                raise NotFoundError(f"no schedule {name!r} (chaos schedule list shows them)")
             record = _record(row)
             session.delete(row)
             session.commit()
