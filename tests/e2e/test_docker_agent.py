@@ -165,3 +165,51 @@ def test_a_container_gone_before_a_node_fault_is_refused_and_nothing_is_applied(
     with pytest.raises(AgentError, match=f"container {container.name} on local.*not found"):
         agent.client().apply(wire.request_to_json(request, fault="network-partition"))
     assert agent.client().faults() == []
+
+
+def test_without_an_agent_the_controller_itself_applies_a_node_fault_in_the_container(
+    docker_lab: lab.DockerLab,
+):
+    """A Docker host with no agent: the controller (root, on that host) resolves the
+    container's PID and installs the chain in its namespace itself; revert removes it."""
+    from chaos.controller.executor import LocalExecutor
+    from chaos.faults import CATALOG
+    from chaos.faults.network_partition import Params
+    from chaos.plan.planner import PlannedFault
+    from chaos.spec.models import TargetKind
+
+    container = docker_lab.start("no-agent")
+    backend = DockerBackend([DockerHost(name="local")])
+    (target,) = backend.candidates(selector=Selector(names=(container.name,)), scope=Scope())
+    assert "agent" not in target.attributes and target.pid is None
+    planned = PlannedFault(
+        fault_id="local-t0",
+        key="local",
+        step_path="spec.method[0]",
+        label="partition",
+        fault=CATALOG["network-partition"],
+        params=Params(),
+        target_name="web",
+        target=target,
+        peers={},
+        duration=1.0,
+    )
+    executor = LocalExecutor(backends={TargetKind.CONTAINER: backend})
+    pid = docker_lab.inspect(container, "{{.State.Pid}}")
+
+    def rules() -> str:
+        listed = subprocess.run(
+            ["nsenter", "-t", pid, "-n", "iptables", "-S"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return listed.stdout
+
+    applied = executor.apply(planned, ttl_s=None)
+    try:
+        assert "CHAOS-" in rules()
+        assert applied.undo.data["netns"] == int(pid)
+    finally:
+        executor.revert(applied)
+    assert "CHAOS-" not in rules()
