@@ -98,6 +98,12 @@ class RunEngine:
         """
         self._guard.request_abort(reason, kind)
 
+    def stop_now(self, reason: str) -> None:
+        """Halt and skip the recovery measurement: for a controller that is shutting down
+        and must be done within its grace period (reverts are never skipped)."""
+        self._guard.request_abort(reason, AbortKind.OPERATOR)
+        self._guard.request_abort(reason, AbortKind.OPERATOR)  # the second cuts recovery
+
     def run(self) -> RunResult:
         self._emit(
             EventKind.RUN_STARTED,

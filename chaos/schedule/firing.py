@@ -241,7 +241,7 @@ class Firing:
         ctx.in_flight[run_id] = prepared
         try:
             if ctx.stopping.is_set():  # stop() began while this run was being prepared
-                prepared.engine.request_abort("the controller is stopping")
+                prepared.engine.stop_now("the controller is stopping")
             result = prepared.run()
         except Exception as exc:  # the engine records its own errors; this is a bug: say so
             log.exception("scheduled run %s of %s raised", run_id, self.name)

@@ -140,7 +140,7 @@ class Scheduler:
             with contextlib.suppress(Exception):
                 self._aps.pause()
         for prepared in list(self._ctx.in_flight.values()):
-            prepared.engine.request_abort("the controller is stopping")
+            prepared.engine.stop_now("the controller is stopping")
         deadline = time.monotonic() + timeout_s
         while self._ctx.in_flight and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -102,7 +102,7 @@ class RunManager:
         with self._lock:
             active = list(self._active.values())
         for entry in active:
-            entry.prepared.engine.request_abort("controller service stopping")
+            entry.prepared.engine.stop_now("controller service stopping")
         deadline = time.monotonic() + timeout_s
         for entry in active:
             entry.thread.join(max(0.0, deadline - time.monotonic()))

@@ -157,6 +157,7 @@ def test_stopping_the_service_halts_its_runs_and_waits_for_the_reverts(service: 
     assert detail is not None
     kinds = [event.kind for event in detail.events]
     assert "fault.reverted" in kinds
+    assert "recovery.measured" not in kinds  # a stopping controller skips it: grace period
     assert detail.run.status.value == "aborted"
 
 
