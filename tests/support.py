@@ -48,3 +48,35 @@ def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str) -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+def write_experiment(
+    path: Path,
+    *,
+    targets: str,
+    probes: str,
+    method: str,
+    phases: str,
+    interval: str | None = None,
+    extra: str = "",
+) -> Path:
+    """An experiment file named after ``path``; the sections are YAML already indented for
+    their place (targets and method by 4, probes by 6), ``phases`` a flow mapping."""
+    steady = f"    interval: {interval}\n" if interval else ""
+    path.write_text(
+        f"""\
+apiVersion: chaos/v1
+kind: Experiment
+metadata: {{name: {path.stem}}}
+spec:
+  targets:
+{targets}
+  steadyState:
+{steady}    probes:
+{probes}
+  phases: {phases}
+  method:
+{method}
+{extra}"""
+    )
+    return path

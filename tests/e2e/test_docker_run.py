@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests import docker_lab as lab
+from tests import support
 from tests.support import free_base_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -39,23 +40,12 @@ def chaos_run(experiment: Path, home: Path) -> subprocess.CompletedProcess[str]:
 def write_experiment(
     path: Path, *, targets: str, probes: str, method: str, tolerate: str = "", extra: str = ""
 ) -> Path:
-    path.write_text(
-        f"""\
-apiVersion: chaos/v1
-kind: Experiment
-metadata: {{name: {path.stem}}}
-spec:
-  targets:
-{targets}
-  steadyState:
-    probes:
-{probes}
-  phases: {{baseline: 2s, recovery: 20s, recoverySamples: 2, tolerateDuringFault: [{tolerate}]}}
-  method:
-{method}
-{extra}"""
+    phases = (
+        f"{{baseline: 2s, recovery: 20s, recoverySamples: 2, tolerateDuringFault: [{tolerate}]}}"
     )
-    return path
+    return support.write_experiment(
+        path, targets=targets, probes=probes, method=method, phases=phases, extra=extra
+    )
 
 
 def answers(port: int) -> bool:

@@ -25,6 +25,7 @@ import pytest
 
 from chaos.store.records import EventRecord, RunDetail
 from chaos.store.repository import RunStore
+from tests import support
 from tests.k8s.apiserver import FakeApiServer
 from tests.k8s.conftest import KUBE_ENV, TOKEN
 
@@ -86,24 +87,14 @@ def chaos_run(experiment: Path, server: str) -> subprocess.CompletedProcess[str]
 
 
 def write_experiment(path: Path, *, targets: str, method: str) -> Path:
-    path.write_text(
-        f"""\
-apiVersion: chaos/v1
-kind: Experiment
-metadata: {{name: {path.stem}}}
-spec:
-  targets:
-{targets}
-  steadyState:
-    interval: 0.5s
-    probes:
-{PROBE}
-  phases: {{baseline: 1s, recovery: 2s, recoverySamples: 1}}
-  method:
-{method}
-"""
+    return support.write_experiment(
+        path,
+        targets=targets,
+        probes=PROBE,
+        method=method,
+        phases="{baseline: 1s, recovery: 2s, recoverySamples: 1}",
+        interval="0.5s",
     )
-    return path
 
 
 def said(result: subprocess.CompletedProcess[str]) -> str:
