@@ -15,6 +15,7 @@ from chaos.cli import (
     gameday,
     halt,
     lab,
+    report,
     run,
     runs,
     schedule,
@@ -33,6 +34,7 @@ app.command("validate")(validate.validate)
 app.command("schema")(validate.schema)
 app.command("run")(run.run)
 app.command("halt")(halt.halt)
+app.command("report")(report.report)
 app.add_typer(runs.app, name="runs")
 app.add_typer(lab.app, name="lab")
 app.add_typer(agent.app, name="agent")

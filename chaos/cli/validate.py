@@ -35,12 +35,20 @@ def validate(
 
 def schema(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to a file."),
+    report: bool = typer.Option(
+        False, "--report", help="The run report's schema (chaos run --json) instead."
+    ),
 ) -> None:
-    """Print the JSON Schema of the experiment format."""
-    from chaos.faults import CATALOG
-    from chaos.spec.schema import experiment_schema
+    """Print the JSON Schema of the experiment format (or, with --report, of run reports)."""
+    if report:
+        from chaos.report.document import schema_text
 
-    text = json.dumps(experiment_schema(CATALOG), indent=2, sort_keys=False) + "\n"
+        text = schema_text()
+    else:
+        from chaos.faults import CATALOG
+        from chaos.spec.schema import experiment_schema
+
+        text = json.dumps(experiment_schema(CATALOG), indent=2, sort_keys=False) + "\n"
     if output is None:
         typer.echo(text, nl=False)
     else:

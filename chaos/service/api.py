@@ -107,7 +107,12 @@ class _Handler(JsonHandler):
         if not raw.isdigit() or not 0 < int(raw) <= MAX_LIMIT:
             return HTTPStatus.BAD_REQUEST, {"error": f"limit must be 1-{MAX_LIMIT}"}
         runs = self.server.store.list_runs(limit=int(raw))
-        return HTTPStatus.OK, {"runs": [dataclasses.asdict(run) for run in runs]}
+        # a list carries each run's outcome, not its experiment (GET /v1/runs/<id> does)
+        listed = [
+            {key: value for key, value in dataclasses.asdict(run).items() if key != "spec"}
+            for run in runs
+        ]
+        return HTTPStatus.OK, {"runs": listed}
 
     def get_run(self, body: dict[str, Any] | None, run_id: str) -> tuple[HTTPStatus, Any]:
         detail = self.server.store.get_run(run_id)

@@ -7,7 +7,7 @@ and the status becomes a ``RunStatus``, so no SQLModel object leaves the package
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.controller.events import RunStatus
@@ -35,6 +35,7 @@ class RunRecord:
     ended_at: float | None
     host: str
     verdict: dict[str, Any] | None
+    spec: dict[str, Any] = field(default_factory=dict)  # the experiment as it was run
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ def run_record(row: RunRow) -> RunRecord:
         ended_at=row.ended_at,
         host=row.host,
         verdict=json.loads(row.verdict_json) if row.verdict_json else None,
+        spec=json.loads(row.spec_json or "{}"),
     )
 
 

@@ -123,6 +123,20 @@ class RunStore:
             query = select(RunRow).order_by(col(RunRow.started_at).desc()).limit(limit)
             return [run_record(row) for row in session.exec(query)]
 
+    def latest_run(
+        self, experiment: str, *, status: RunStatus, before: float | None = None
+    ) -> RunRecord | None:
+        """The newest run of ``experiment`` that ended in ``status`` (and started before
+        ``before``, when given): what ``--compare-to latest-pass`` compares with."""
+        with Session(self._engine) as session:
+            query = select(RunRow).where(
+                RunRow.experiment == experiment, RunRow.status == status.value
+            )
+            if before is not None:
+                query = query.where(col(RunRow.started_at) < before)
+            row = session.exec(query.order_by(col(RunRow.started_at).desc()).limit(1)).first()
+            return run_record(row) if row is not None else None
+
     @property
     def engine(self) -> Any:
         """The SQLAlchemy engine (the scheduler keeps its job store in the same database)."""
