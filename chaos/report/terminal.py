@@ -91,6 +91,16 @@ def _line(event: Event, *, verbose: bool) -> Text | None:  # noqa: PLR0911
 def verdict_panel(data: Mapping[str, Any]) -> RenderableType:
     """The verdict: one row per SLI and probe (baseline, worst during the fault, recovery,
     threshold, tolerance, result, time to recover); then the outcome and its reasons."""
+    summary = verdict_outcome(data)
+    rows = data.get("explanation") or []
+    if rows:
+        return Group(explanation_table(rows), summary)
+    checks = data.get("checks") or {}
+    return Group(_probe_checks_table(checks, data.get("recovery")), summary) if checks else summary
+
+
+def verdict_outcome(data: Mapping[str, Any]) -> Text:
+    """The outcome line (``FAILED (exit 1) · time to recover 2.0s``) and its reasons."""
     status = RunStatus(data["status"])
     summary = Text(f"{status.value.upper()} (exit {data['exit_code']})", style=STATUS_STYLE[status])
     ttr = data.get("time_to_recover_s")
@@ -98,11 +108,7 @@ def verdict_panel(data: Mapping[str, Any]) -> RenderableType:
         summary += Text(f" · time to recover {ttr:.1f}s")
     for reason in data.get("reasons") or ():
         summary += Text(f"\n  - {reason}")
-    rows = data.get("explanation") or []
-    if rows:
-        return Group(explanation_table(rows), summary)
-    checks = data.get("checks") or {}
-    return Group(_probe_checks_table(checks, data.get("recovery")), summary) if checks else summary
+    return summary
 
 
 def explanation_table(rows: Sequence[Mapping[str, Any]]) -> Table:

@@ -13,7 +13,8 @@ from rich.console import Console
 from chaos.cli.gameday import TerminalGate
 from chaos.controller.events import Event, EventKind
 from chaos.faults import CATALOG
-from chaos.report.gameday_view import SPARK_POINTS, GameDayView, _Board, show_gameday, sparkline
+from chaos.report.gameday_view import GameDayView, show_gameday
+from chaos.report.live_board import SPARK_POINTS, RunBoard, sparkline
 from chaos.spec.gameday import HoldStep
 from chaos.spec.loader import load_gameday_text, load_text
 from chaos.steady.hypothesis import Phase
@@ -39,12 +40,12 @@ def test_sparkline_scales_between_lowest_and_highest() -> None:
     assert sparkline([None, None]) == "  "
 
 
-def board() -> _Board:
+def board() -> RunBoard:
     experiment = load_text(OUTAGE.read_text(), file="outage.yaml", catalog=CATALOG)
-    return _Board("q4 · step 1/2 · outage", experiment.spec.stop_conditions, "run1")
+    return RunBoard("q4 · step 1/2 · outage", experiment.spec.stop_conditions, "run1")
 
 
-def rendered(board: _Board) -> str:
+def rendered(board: RunBoard) -> str:
     console = Console(file=io.StringIO(), width=120, color_system=None)
     console.print(board.render())
     return console.file.getvalue()
