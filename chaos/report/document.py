@@ -39,6 +39,8 @@ LOAD_SERIES = (
     "latency_p99_ms",
     "latency_max_ms",
 )
+# how a judged phase reads in a sentence ("failed during fault")
+PHASE_WORDS = {"baseline": "in baseline", "inject": "during fault", "recovery": "in recovery"}
 # events shown on the timeline: the rest are series (samples, load, SLI points)
 _SERIES_EVENTS = {
     EventKind.SAMPLE.value,

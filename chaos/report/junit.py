@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.report.compare import MEASURE_NAMES
+from chaos.report.document import PHASE_WORDS
 
 JUDGED_PHASES = ("baseline", "inject", "recovery")
-PHASE_WORDS = {"baseline": "in baseline", "inject": "during fault", "recovery": "in recovery"}
 DISPLAY_KEYS = {"baseline": "baseline", "inject": "fault_worst", "recovery": "recovery"}
 LEFT_BEHIND = {  # fault outcomes that may have left the fault in place
     "revert_failed": "its revert failed",

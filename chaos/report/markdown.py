@@ -18,6 +18,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from chaos.report.document import PHASE_WORDS
+
 HEADINGS = {
     "passed": "✅ PASSED",
     "failed": "❌ FAILED",
@@ -26,7 +28,6 @@ HEADINGS = {
     "interrupted": "⛔ INTERRUPTED",
     "running": "⏳ RUNNING",
 }
-PHASE_WORDS = {"baseline": "in baseline", "inject": "during fault", "recovery": "in recovery"}
 COLUMNS = {"baseline": "baseline", "inject": "fault_worst", "recovery": "recovery"}
 FAULT_ENDS = {
     "reverted": "reverted",

@@ -50,6 +50,8 @@ SPEC: dict[str, Any] = {
         "stopConditions": [{"name": "error budget", "sli": "errors", "threshold": "> 0.2"}],
     },
 }
+# the reason a real run gives (chaos.steady.slis)
+REASON = "inject: SLI p99 broke < 1500ms for 8s (worst 1800ms)"
 PHASES = (("preflight", 0, 1), ("baseline", 1, 6), ("inject", 6, 14), ("revert", 14, 14.1))
 RECOVERY = ("recovery", 14.1, 18)
 FAULT = {
@@ -72,7 +74,7 @@ def _phase_events(phases: Any, *, broken: str | None = None) -> list[EventRecord
         events.append(_event(start, "phase.started", name, name))
         judged = name in ("baseline", "inject")
         holds = None if not judged else name != broken
-        reasons = [f"SLI p99 > 1500ms in {name}"] if holds is False else []
+        reasons = [REASON] if holds is False else []
         events.append(_event(end, "phase.ended", name, name, holds=holds, reasons=reasons))
     return events
 
@@ -232,7 +234,7 @@ def passing_document() -> dict[str, Any]:
 
 
 def failing_document() -> dict[str, Any]:
-    reasons = ["SLI p99 > 1500ms in inject: worst 1800ms for 8.0s"]
+    reasons = [REASON]
     verdict = _verdict("failed", 1, reasons)
     record = _record(RunStatus.FAILED, 1, reasons, verdict=verdict, run_id="fail0000abcd")
     return build_document(_finished(record, slow=True), generated_at=GENERATED)

@@ -17,6 +17,7 @@ from junitparser import Error, Failure, JUnitXml, Skipped, SystemOut, TestCase, 
 from chaos.report.compare import compare
 from chaos.report.junit import render_junit
 from tests.report import samples
+from tests.report.samples import REASON
 
 SCHEMA = xmlschema.XMLSchema(Path(__file__).with_name("junit-10.xsd"))
 HOSTILE = 'a\nb\r\n\x00\x1b[31m <&> "quoted" ]]>'
@@ -119,12 +120,12 @@ def test_the_failing_slis_case_says_threshold_worst_value_and_phase(tmp_path: Pa
     assert isinstance(failure, Failure)
     assert failure.message == "SLI p99 broke < 1500ms during fault: worst 1800ms"
     assert failure.type == "chaos.sli"
-    assert "SLI p99 > 1500ms in inject" in found["SLI p99 during fault"].system_out
+    assert REASON in found["SLI p99 during fault"].system_out
     assert found["SLI p99 in baseline"].is_passed
     assert found["SLI p99 in recovery"].is_passed
     verdict = result(found["run verdict"])
     assert isinstance(verdict, Failure)
-    assert verdict.message.startswith("failed: SLI p99 > 1500ms in inject")
+    assert verdict.message.startswith(f"failed: {REASON}")
     assert (suite.failures, suite.errors) == (2, 0)
 
 

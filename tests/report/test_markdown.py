@@ -95,7 +95,7 @@ def test_a_passing_run_is_a_short_summary_with_one_row_per_signal() -> None:
 def test_a_failing_run_shows_its_reason_and_where_the_sli_broke() -> None:
     text = render_markdown(samples.failing_document())
     assert text.startswith("### ❌ FAILED · shop-latency\n")
-    assert "- SLI p99 \\> 1500ms in inject: worst 1800ms for 8.0s" in text.splitlines()
+    assert "- inject: SLI p99 broke \\< 1500ms for 8s (worst 1800ms)" in text.splitlines()
     p99 = verdict_table(text)[1]
     assert p99[5] == "❌ failed during fault"
     assert "| **1800ms** |" in text  # the value that broke it stands out
