@@ -9,6 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from chaos.cli.reporting import (
+    COMPARE_OPTION,
+    FAIL_ON_REGRESSION_OPTION,
+    HTML_OPTION,
+    JSON_OPTION,
+    JUNIT_OPTION,
+    MARGIN_OPTION,
+    MARKDOWN_OPTION,
+    ReportRequest,
+)
 from chaos.cli.runsettings import agent_credentials, namespace_list
 from chaos.cli.settings import chaos_home, database_url
 from chaos.errors import ChaosError, ExitCode, SpecError
@@ -17,6 +27,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from chaos.controller.engine import RunEngine
+    from chaos.report.outputs import Reference
+    from chaos.store.repository import RunStore
 
 
 def run(
@@ -27,6 +39,12 @@ def run(
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL of the run store."),
     seed: int | None = typer.Option(None, "--seed", help="Seed for target selection."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print every probe sample."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Print only the outcome and the run id (CI logs)."
+    ),
+    no_color: bool = typer.Option(
+        False, "--no-color", help="Plain lines: no colour, no live board (as with $NO_COLOR)."
+    ),
     agent_token_file: Path | None = typer.Option(
         None, "--agent-token-file", help="Agents' bearer token (or $CHAOS_AGENT_TOKEN)."
     ),
@@ -70,22 +88,30 @@ def run(
         "--load-log",
         help="Also write every load request to DIR/requests-<pid>.jsonl (for audits).",
     ),
+    junit: Path | None = JUNIT_OPTION,
+    json_: Path | None = JSON_OPTION,
+    markdown: Path | None = MARKDOWN_OPTION,
+    html: Path | None = HTML_OPTION,
+    compare_to: str | None = COMPARE_OPTION,
+    margin: float = MARGIN_OPTION,
+    fail_on_regression: bool = FAIL_ON_REGRESSION_OPTION,
 ) -> None:
     """Run an experiment: preflight, baseline, faults, revert, recovery, verdict.
 
-    Exit codes: 0 passed, 1 failed, 2 invalid input, 3 aborted, 4 could not run.
+    Exit codes: 0 passed, 1 failed (or regressed, with --fail-on-regression), 2 invalid
+    input (checked before anything runs, report paths included), 3 aborted, 4 could not
+    run.
     """
-    from rich.console import Console
-
     from chaos.controller.webhooks import WebhookNotifier
     from chaos.faults import CATALOG
-    from chaos.report.terminal import live_view
+    from chaos.report.progress import RunProgress
     from chaos.runner.launch import RunSettings, prepare_run
     from chaos.spec.loader import load_file
     from chaos.store.repository import RunStore
     from chaos.targets import Scope
 
-    console = Console()
+    if quiet and verbose:
+        raise typer.BadParameter("--quiet and --verbose exclude each other", param_hint="'--quiet'")
     lab_id = lab or "default"
     try:
         experiment = load_file(file, catalog=CATALOG)
@@ -93,11 +119,23 @@ def run(
         for issue in exc.issues:
             typer.echo(str(issue), err=True)
         raise typer.Exit(int(ExitCode.INVALID)) from None
+    progress = RunProgress.for_run(experiment, quiet=quiet, no_color=no_color, verbose=verbose)
+    console = progress.console
     try:
+        reports = ReportRequest.from_options(
+            junit=junit,
+            json_=json_,
+            markdown=markdown,
+            html=html,
+            compare_to=compare_to,
+            margin_pct=margin,
+            fail_on_regression=fail_on_regression,
+        )
         credentials = agent_credentials(
             lab_id, agent_token_file, agent_cert, agent_key, agent_ca, agent_tls_name
         )
         store = RunStore(database_url(db))
+        reference = reports.reference(store, experiment=experiment.metadata.name)
         notifier = WebhookNotifier.from_env(webhook)
     except ChaosError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -117,14 +155,15 @@ def run(
         source=str(file),
         store=store,
         settings=settings,
-        subscribers=[live_view(console, verbose=verbose), *([notifier] if notifier else [])],
+        subscribers=[progress.subscriber(), *([notifier] if notifier else [])],
         seed=seed,
     )
     bus, engine = prepared.bus, prepared.engine
 
     previous = install_halt(engine, console)
     try:
-        result = prepared.run()
+        with progress:  # the live board, if any, from here to the verdict
+            result = prepared.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -133,7 +172,45 @@ def run(
     console.print(f"run id: {result.run_id}  (chaos runs show {result.run_id})")
     for problem in bus.errors:
         typer.echo(f"warning: event subscriber failed: {problem}", err=True)
-    raise typer.Exit(int(result.exit_code))
+    exit_code = int(result.exit_code)
+    if reports.outputs or reports.compare_to:
+        exit_code = write_reports(reports, store, result.run_id, reference, console, quiet=quiet)
+    raise typer.Exit(exit_code)
+
+
+def write_reports(
+    reports: ReportRequest,
+    store: RunStore,
+    run_id: str,
+    reference: Reference | None,
+    console: Console,
+    *,
+    quiet: bool,
+) -> int:
+    """Report files and regressions after the verdict; the exit code is the gate's (4 when
+    a passing run's reports could not be written)."""
+    detail = store.get_run(run_id)
+    if detail is None:  # the store lost the run it just recorded
+        typer.echo(f"error: run {run_id} is not in the run store: no reports", err=True)
+        return int(ExitCode.ERROR)
+    document = reports.report(detail, reference)
+    comparison = document.get("comparison") or {}
+    against = (comparison.get("against") or {}).get("run_id")
+    for note in comparison.get("notes") or []:
+        console.print(f"compare: {note}", markup=False, highlight=False)
+    regressions = comparison.get("regressions") or []
+    if against is not None:
+        margin = f"margin {comparison['margin_pct']:g}%"
+        heading = f"{len(regressions)} regression(s)" if regressions else "no regression"
+        console.print(f"{heading} against run {against} ({margin})", highlight=False)
+    for regression in regressions:
+        console.print(f"  regression: {regression['summary']}", markup=False, highlight=False)
+    gate = document["gate"]
+    if gate["exit_code"] != detail.run.exit_code:
+        console.print(f"gate: {gate['status'].upper()} (exit {gate['exit_code']})")
+    written = reports.write(document, quiet=quiet)
+    exit_code = int(gate["exit_code"] if gate["exit_code"] is not None else ExitCode.ERROR)
+    return int(ExitCode.ERROR) if not written and exit_code == 0 else exit_code
 
 
 def install_halt(engine: RunEngine, console: Console) -> dict[int, Any]:

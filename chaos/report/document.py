@@ -278,7 +278,9 @@ def _stop_conditions(
 
 def _load_point(window: Any, start: float) -> dict[str, Any]:
     return {
-        "t_s": window.second - math.floor(start),
+        # the window holds the requests completed in one wall-clock second: t_s is where
+        # that second begins, relative to the run's start (the first may be negative)
+        "t_s": _round(window.second - start),
         "phase": window.phase,
         "requests": window.requests,
         "failures": window.failures,
@@ -402,10 +404,10 @@ def missing_data(document: Mapping[str, Any], spec: Mapping[str, Any]) -> list[s
         )
     elif load:
         seconds = sorted(point["t_s"] for point in load)
-        gaps = [(a, b) for a, b in itertools.pairwise(seconds) if b - a > 1]
+        gaps = [(a, b) for a, b in itertools.pairwise(seconds) if round(b - a) > 1]
         if gaps:
-            lost = sum(b - a - 1 for a, b in gaps)
-            where = ", ".join(f"t+{a + 1}s..t+{b - 1}s" for a, b in gaps[:3])
+            lost = sum(round(b - a) - 1 for a, b in gaps)
+            where = ", ".join(f"t+{a + 1:.0f}s..t+{b - 1:.0f}s" for a, b in gaps[:3])
             missing.append(f"{lost} second(s) of load samples are missing ({where})")
     for sli in document["series"]["slis"]:
         if not sli["points"]:
