@@ -84,7 +84,12 @@ def down(lab: str = LAB_OPTION) -> None:
 
 
 @app.command("status")
-def status(lab: str = LAB_OPTION) -> None:
+def status(
+    lab: str = LAB_OPTION,
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the state as JSON (web_url, home with the logs, ...)."
+    ),
+) -> None:
     """Show services, their health and restarts, links and active faults."""
     from rich.console import Console
 
@@ -92,8 +97,15 @@ def status(lab: str = LAB_OPTION) -> None:
 
     state = lab_status(chaos_home=chaos_home(), lab_id=lab)
     if state is None:
-        typer.echo(f"lab {lab}: not running")
+        typer.echo(f"lab {lab}: not running", err=as_json)
         raise typer.Exit(int(ExitCode.ERROR))
+    if as_json:
+        import dataclasses
+        import json
+
+        shown = {**dataclasses.asdict(state), "web_url": state.web_url, "healthy": state.healthy}
+        typer.echo(json.dumps(shown, indent=2, default=str))
+        return
     _print_state(Console(), state)
 
 
