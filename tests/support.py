@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 import socket
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -80,3 +82,16 @@ spec:
 {extra}"""
     )
     return path
+
+
+@contextmanager
+def tmpfs(where: Path, options: str = "size=16m") -> Iterator[Path]:
+    """A tmpfs of the test's own at ``where`` (made if missing; needs root), unmounted
+    on the way out, also when the test fails. ``options="ro,size=1m"``: a file system
+    nobody can write to, root included (root ignores permission bits)."""
+    where.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=False)

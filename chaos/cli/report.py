@@ -43,13 +43,7 @@ def report(
 
     try:
         request = ReportRequest.from_options(
-            junit=junit,
-            json_=json_,
-            markdown=markdown,
-            html=html,
-            compare_to=compare_to,
-            margin_pct=margin,
-            fail_on_regression=fail_on_regression,
+            junit, json_, markdown, html, compare_to, margin, fail_on_regression
         )
         store = RunStore(database_url(db))
         detail = store.get_run(run_id)

@@ -79,7 +79,6 @@ class ReportRequest:
     @classmethod
     def from_options(
         cls,
-        *,
         junit: Path | None,
         json_: Path | None,
         markdown: Path | None,
@@ -87,9 +86,11 @@ class ReportRequest:
         compare_to: str | None,
         margin_pct: float,
         fail_on_regression: bool,
+        /,
     ) -> ReportRequest:
-        """Checked at once: UsageError (exit 2) for a path that cannot be written or for
-        --fail-on-regression without --compare-to."""
+        """The report options, in the order the commands declare them, checked at once:
+        UsageError (exit 2) for a path that cannot be written or for --fail-on-regression
+        without --compare-to."""
         from chaos.report.outputs import ReportOutputs
 
         if fail_on_regression and not compare_to:

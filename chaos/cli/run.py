@@ -123,13 +123,7 @@ def run(
     console = progress.console
     try:
         reports = ReportRequest.from_options(
-            junit=junit,
-            json_=json_,
-            markdown=markdown,
-            html=html,
-            compare_to=compare_to,
-            margin_pct=margin,
-            fail_on_regression=fail_on_regression,
+            junit, json_, markdown, html, compare_to, margin, fail_on_regression
         )
         credentials = agent_credentials(
             lab_id, agent_token_file, agent_cert, agent_key, agent_ca, agent_tls_name

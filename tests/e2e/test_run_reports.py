@@ -4,6 +4,7 @@ and refuses an unwritable report path before anything is injected."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from junitparser import Failure, JUnitXml
 from chaos.host import proxyctl
 from chaos.report.document import schema_text
 from tests.e2e.conftest import Lab
+from tests.support import tmpfs
 
 pytestmark = pytest.mark.slow
 JUNIT_XSD = Path(__file__).resolve().parents[1] / "report" / "junit-10.xsd"
@@ -180,13 +182,10 @@ def test_a_run_is_compared_with_earlier_ones(
 
 @pytest.fixture
 def read_only_dir(tmp_path: Path) -> Iterator[Path]:
-    where = tmp_path / "ro"
-    where.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(where)], check=True)
-    try:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as where:
         yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=True)
 
 
 def test_an_unwritable_report_path_stops_the_run_before_it_starts(

@@ -12,6 +12,7 @@ import pytest
 
 from chaos.errors import HostError
 from chaos.host import diskfill
+from tests.support import tmpfs
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 ROOT = Path("/")
@@ -20,13 +21,8 @@ ROOT = Path("/")
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
     """A 16 MiB tmpfs of our own, unmounted at teardown."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], check=True)
-    try:
+    with tmpfs(tmp_path / "disk") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def _df_percent(path: Path) -> int:

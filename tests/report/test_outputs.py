@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from chaos.steady.hypothesis import Phase
 from chaos.store.repository import RunStore, sqlite_url
 from tests.report import samples
 from tests.store.run_events import start_run
+from tests.support import tmpfs
 
 ROOT = os.geteuid() == 0
 
@@ -33,13 +33,8 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     """A read-only tmpfs: unwritable even for root (who ignores permission bits)."""
     if not ROOT:
         pytest.skip("mounting a read-only tmpfs needs root")
-    where = tmp_path / "ro"
-    where.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(where)], check=True)
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as where:
         yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=True)
 
 
 def test_an_unwritable_path_is_refused_naming_the_option(read_only_dir: Path) -> None:
