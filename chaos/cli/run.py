@@ -187,7 +187,11 @@ def write_reports(
     if detail is None:  # the store lost the run it just recorded
         typer.echo(f"error: run {run_id} is not in the run store: no reports", err=True)
         return int(ExitCode.ERROR)
-    document = reports.report(detail, reference)
+    try:
+        document = reports.report(detail, reference)
+    except Exception as exc:  # a bug here must not hide the verdict: it is printed above
+        typer.echo(f"error: cannot build the reports of run {run_id}: {exc!r}", err=True)
+        return detail.run.exit_code or int(ExitCode.ERROR)
     comparison = document.get("comparison") or {}
     against = (comparison.get("against") or {}).get("run_id")
     for note in comparison.get("notes") or []:
