@@ -124,6 +124,14 @@ class JsonServer(ThreadingHTTPServer):
 Route = Callable[["JsonHandler", dict[str, Any] | None, str], tuple[HTTPStatus, Any]]
 
 
+@dataclass(frozen=True)
+class TextAnswer:
+    """A route's answer that is not JSON (a report), sent as it is with its content type."""
+
+    text: str
+    content_type: str
+
+
 class JsonHandler(BaseHTTPRequestHandler):
     """Routes ``(method, path)`` and ``(method, prefix)`` to methods returning (status, JSON).
 
@@ -178,6 +186,8 @@ class JsonHandler(BaseHTTPRequestHandler):
                 log.exception("internal error on %s %s", method, path)
                 answer = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": repr(exc)}
             status, payload = answer
+        if isinstance(payload, TextAnswer):
+            return self._send(status, payload.text, content_type=payload.content_type)
         self._send(status, payload)
 
     def public(self, method: str, path: str) -> tuple[HTTPStatus, str] | None:

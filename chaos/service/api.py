@@ -1,8 +1,8 @@
 """The controller service's HTTP API: health, Prometheus metrics and the stored runs.
 
 Probes (``/healthz`` checks that the run store answers), a scrape target
-(``/metrics``), runs (submit, list, get with samples and verdict, halt) and
-schedules. Submitted runs are executed by the same engine as ``chaos run``
+(``/metrics``), runs (submit, list, get with samples and verdict, their reports
+in any of ``chaos report``'s formats, halt) and schedules. Submitted runs are executed by the same engine as ``chaos run``
 (:class:`~chaos.service.runs.RunManager`); a halt goes through the store, so it
 reaches a run wherever it runs (this service, a ``chaos run``, a game day).
 
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from chaos import __version__
-from chaos.agent.http import Auth, JsonHandler, JsonServer
+from chaos.agent.http import Auth, JsonHandler, JsonServer, TextAnswer
 from chaos.errors import (
     ChaosError,
     NotFoundError,
@@ -32,7 +32,7 @@ from chaos.errors import (
 )
 from chaos.service import schedule_routes
 from chaos.service.runs import ABORT_BUCKETS_S, RunManager
-from chaos.store.repository import RunStore
+from chaos.store.repository import RunDetail, RunStore
 
 if TYPE_CHECKING:
     from chaos.schedule.scheduler import Scheduler
@@ -114,12 +114,18 @@ class _Handler(JsonHandler):
         ]
         return HTTPStatus.OK, {"runs": listed}
 
-    def get_run(self, body: dict[str, Any] | None, run_id: str) -> tuple[HTTPStatus, Any]:
+    def get_run(self, body: dict[str, Any] | None, argument: str) -> tuple[HTTPStatus, Any]:
+        run_id, _, part = argument.partition("/")
+        if part not in ("", "report"):
+            return HTTPStatus.NOT_FOUND, {"error": f"no {part!r} of runs"}
         detail = self.server.store.get_run(run_id)
         if detail is None:
             return HTTPStatus.NOT_FOUND, {
                 "error": f"no run {run_id!r} (or the prefix is ambiguous)"
             }
+        if part == "report":
+            query = parse_qs(urlsplit(self.path).query)
+            return run_report(self.server.store, detail, {k: v[-1] for k, v in query.items()})
         return HTTPStatus.OK, {
             "run": dataclasses.asdict(detail.run),
             "events": [dataclasses.asdict(event) for event in detail.events],
@@ -214,3 +220,43 @@ def render_metrics(
             f"chaos_abort_latency_seconds_count {latency.total}",
         ]
     return "\n".join(lines) + "\n"
+
+
+REPORT_TYPES = {
+    "json": "application/json",
+    "junit": "application/xml; charset=utf-8",
+    "markdown": "text/markdown; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+}
+
+
+def run_report(store: RunStore, detail: RunDetail, query: dict[str, str]) -> tuple[HTTPStatus, Any]:
+    """``GET /v1/runs/<id>/report?format=json|junit|markdown|html[&compare_to=RUN|latest-pass]
+    [&margin=PCT]``: what ``chaos report`` renders, for whoever can reach the API."""
+    from chaos.report.outputs import ReportFormat, render, resolve_reference, run_report
+
+    fmt = query.get("format", "json")
+    if fmt not in REPORT_TYPES:
+        return HTTPStatus.BAD_REQUEST, {"error": f"format must be one of {', '.join(REPORT_TYPES)}"}
+    compare_to = query.get("compare_to")
+    if compare_to and ("/" in compare_to or compare_to.endswith(".json")):
+        # a file on the controller's disk is not the caller's to name
+        return HTTPStatus.BAD_REQUEST, {"error": "compare_to must be a run id or latest-pass"}
+    try:
+        margin = float(query.get("margin", "10"))
+    except ValueError:
+        margin = -1.0
+    if not 0 <= margin < 1e6:
+        return HTTPStatus.BAD_REQUEST, {"error": "margin must be a percentage (>= 0)"}
+    reference = (
+        resolve_reference(
+            compare_to,
+            store=store,
+            experiment=detail.run.experiment,
+            before=detail.run.started_at,
+        )
+        if compare_to
+        else None
+    )
+    document = run_report(detail, reference=reference, margin_pct=margin, fail_on_regression=False)
+    return HTTPStatus.OK, TextAnswer(render(ReportFormat(fmt), document), REPORT_TYPES[fmt])

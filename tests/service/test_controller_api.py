@@ -161,3 +161,33 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_a_runs_report_in_every_format_and_bad_queries_refused(server):
+    kinds = {
+        "json": "application/json",
+        "junit": "application/xml; charset=utf-8",
+        "markdown": "text/markdown; charset=utf-8",
+        "html": "text/html; charset=utf-8",
+    }
+    for fmt, content_type in kinds.items():
+        request = urllib.request.Request(f"{server.url}/v1/runs/bbb/report?format={fmt}")
+        request.add_header("Authorization", f"Bearer {TOKEN}")
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
+            assert answer.headers["Content-Type"] == content_type
+            text = answer.read().decode()
+        assert "bbb222" in text, fmt
+    status, body = get(server, "/v1/runs/bbb222/report?compare_to=latest-pass")
+    assert status == 200
+    comparison = json.loads(body)["comparison"]
+    assert comparison["against"]["run_id"] == "aaa111"  # the passed run before it
+    assert get(server, "/v1/runs/bbb222/report", token=None)[0] == 401
+    assert get(server, "/v1/runs/nope/report")[0] == 404
+    assert get(server, "/v1/runs/bbb222/report?format=pdf")[0] == 400
+    assert get(server, "/v1/runs/bbb222/report?margin=lots")[0] == 400
+    assert get(server, "/v1/runs/bbb222/report?compare_to=nope")[0] == 400
+    # a file on the controller's disk cannot be named as the earlier run
+    status, body = get(server, "/v1/runs/bbb222/report?compare_to=/etc/passwd")
+    assert status == 400 and b"root:" not in body
+    assert get(server, "/v1/runs/bbb222/surprise")[0] == 404
