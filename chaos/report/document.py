@@ -22,7 +22,7 @@ from typing import Any
 
 from chaos import __version__
 from chaos.controller.events import EventKind
-from chaos.spec.units import parse_threshold
+from chaos.spec.units import Threshold, parse_threshold
 from chaos.steady.slis import format_threshold, format_value
 from chaos.store.repository import RunDetail
 
@@ -87,7 +87,7 @@ def build_document(
             "time_to_recover_s": run.time_to_recover_s,
             "unreverted": list(verdict.get("unreverted") or []),
         },
-        "verdict": _verdict_rows(verdict, probes),
+        "verdict": _verdict_rows(verdict, probes, slis),
         "recovery": _recovery(verdict),
         "phases": _phases(detail, start),
         "faults": faults,
@@ -134,12 +134,17 @@ def apply_gate(document: dict[str, Any], *, fail_on_regression: bool) -> dict[st
 # ---------------------------------------------------------------- run parts
 
 
-def _verdict_rows(verdict: Mapping[str, Any], probes: Sequence[Mapping[str, Any]]) -> list[Any]:
+def _verdict_rows(
+    verdict: Mapping[str, Any],
+    probes: Sequence[Mapping[str, Any]],
+    slis: Sequence[Mapping[str, Any]],
+) -> list[Any]:
     """One row per SLI and probe, numbers for tools and ``display`` strings for people.
 
     A probe's baseline, fault and recovery figures are pass ratios (0..1)."""
     rows = []
     ratios = {p["name"]: p["pass_ratio"] for p in probes}
+    series = {s["name"]: s for s in slis}
     for row in verdict.get("explanation") or []:
         source = row.get("source")
         if row.get("kind") == "probe":
@@ -159,6 +164,7 @@ def _verdict_rows(verdict: Mapping[str, Any], probes: Sequence[Mapping[str, Any]
                 "source": source,
                 "threshold": row.get("threshold") or "-",
                 "tolerance": row.get("tolerance") or "-",
+                "thresholds": _phase_thresholds(row, series.get(row["name"])),
                 **values,
                 "display": display,
                 "time_to_recover_s": row.get("time_to_recover_s"),
@@ -167,6 +173,21 @@ def _verdict_rows(verdict: Mapping[str, Any], probes: Sequence[Mapping[str, Any]
             }
         )
     return rows
+
+
+def _phase_thresholds(
+    row: Mapping[str, Any], sli: Mapping[str, Any] | None
+) -> dict[str, str | None]:
+    """What the signal was held to in each judged phase; None while faults were active
+    for a signal not judged then (tolerated)."""
+    held = row.get("threshold") or "-"
+    in_fault: str | None = held
+    if "not judged in fault" in str(row.get("tolerance")):
+        in_fault = None
+    elif row.get("kind") != "probe" and sli is not None and sli.get("during_fault"):
+        looser = sli["during_fault"]
+        in_fault = format_threshold(Threshold(looser["op"], looser["value"]), sli.get("source"))
+    return {"baseline": held, "inject": in_fault, "recovery": held}
 
 
 def _recovery(verdict: Mapping[str, Any]) -> dict[str, Any] | None:

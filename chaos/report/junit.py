@@ -137,7 +137,7 @@ def _signal_cases(document: Mapping[str, Any], base: str) -> Iterator[Case]:
 def _signal_result(row: Mapping[str, Any], phase: str) -> Result | None:
     if phase in row.get("failed_in", ()):
         return Result("failure", _breach(row, phase), f"chaos.{row['kind']}")
-    if phase == "inject" and "not judged in fault" in str(row.get("tolerance")):
+    if phase == "inject" and (row.get("thresholds") or {}).get("inject", "-") is None:
         return Result("skipped", "not judged while faults were active (tolerated)")
     return None
 
@@ -156,11 +156,7 @@ def _breach(row: Mapping[str, Any], phase: str) -> str:
 
 def _threshold_in(row: Mapping[str, Any], phase: str) -> str:
     """The threshold an SLI was held to in ``phase`` (its ``duringFault`` one in inject)."""
-    if phase == "inject":
-        for part in str(row.get("tolerance") or "").split("; "):
-            if part.endswith(" in fault") and part != "not judged in fault":
-                return part.removesuffix(" in fault")
-    return str(row.get("threshold"))
+    return str((row.get("thresholds") or {}).get(phase) or row.get("threshold"))
 
 
 def _signal_out(document: Mapping[str, Any], row: Mapping[str, Any], phase: str) -> list[str]:

@@ -5,6 +5,7 @@ same things on real runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -133,3 +134,30 @@ def test_the_gate_fails_a_passing_run_only_when_asked_and_regressed() -> None:
     # a run that already failed keeps its own outcome and reasons
     failing = apply_gate(samples.failing_document(), fail_on_regression=True)
     assert failing["gate"]["reasons"] == failing["run"]["reasons"]
+
+
+def test_each_row_says_what_it_was_held_to_in_each_phase() -> None:
+    rows = {row["name"]: row for row in samples.passing_document()["verdict"]}
+    assert rows["p99"]["thresholds"] == {
+        "baseline": "< 500ms",
+        "inject": "< 1500ms",  # its looser duringFault threshold
+        "recovery": "< 500ms",
+    }
+    assert rows["errors"]["thresholds"]["inject"] == "< 1%"
+    detail = samples.passing_detail()
+    verdict = dict(detail.run.verdict or {})
+    verdict["explanation"] = [
+        {**row, "tolerance": "not judged in fault"} if row["name"] == "errors" else row
+        for row in verdict["explanation"]
+    ]
+    tolerated = build_document(
+        RunDetail(
+            dataclasses.replace(detail.run, verdict=verdict),
+            detail.events,
+            detail.samples,
+            detail.load,
+            detail.sli_points,
+        )
+    )
+    errors = next(row for row in tolerated["verdict"] if row["name"] == "errors")
+    assert errors["thresholds"] == {"baseline": "< 1%", "inject": None, "recovery": "< 1%"}
