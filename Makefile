@@ -6,6 +6,7 @@ CHAOS  := $(VENV)/bin/chaos
 STAMP  := $(VENV)/.installed-stamp
 DEMO_EXPERIMENT ?= experiments/lab-store-outage-load.yaml
 DEMO_VARIANT    ?= resilient
+DEMO_REPORT     ?= reports/demo.html
 
 .PHONY: install demo test lint bench schema clean
 
@@ -17,10 +18,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Start the lab, run one real experiment against it, print the verdict, stop the lab.
+## Start the lab, run one real experiment against it, print the verdict, write its HTML
+## report, stop the lab.
 demo: $(STAMP)
 	$(CHAOS) lab up --lab demo --variant $(DEMO_VARIANT)
-	status=0; $(CHAOS) run $(DEMO_EXPERIMENT) --lab demo || status=$$?; \
+	status=0; $(CHAOS) run $(DEMO_EXPERIMENT) --lab demo --html $(DEMO_REPORT) || status=$$?; \
 	  $(CHAOS) lab down --lab demo; exit $$status
 
 ## Lint, import contracts and the whole test suite.
