@@ -1,10 +1,11 @@
 """The controller service's HTTP API: health, Prometheus metrics and the stored runs.
 
 Probes (``/healthz`` checks that the run store answers), a scrape target
-(``/metrics``), runs (submit, list, get with samples and verdict, their reports
-in any of ``chaos report``'s formats, halt) and schedules. Submitted runs are executed by the same engine as ``chaos run``
-(:class:`~chaos.service.runs.RunManager`); a halt goes through the store, so it
-reaches a run wherever it runs (this service, a ``chaos run``, a game day).
+(``/metrics``), runs (submit, list, get with samples and verdict, their reports in
+any of ``chaos report``'s formats, halt) and schedules. Submitted runs are executed
+by the same engine as ``chaos run`` (:class:`~chaos.service.runs.RunManager`); a
+halt goes through the store, so it reaches a run wherever it runs (this service, a
+``chaos run``, a game day).
 
 ``/healthz`` and ``/metrics`` are unauthenticated (no secrets in them);
 everything under ``/v1`` needs the bearer token and/or a client certificate,
