@@ -118,3 +118,11 @@ def mem_available_bytes() -> int | None:
         if line.startswith("MemAvailable:"):
             return int(line.split()[1]) * 1024
     return None
+
+
+def recorded_alive(pid: int, start_time: int | None) -> bool:
+    """Whether the process recorded as (pid, start time) still runs: a recycled PID does
+    not count; without a recorded start time, any process with the PID does."""
+    if start_time is None:
+        return pid_alive(pid)
+    return is_alive(ProcessIdentity(pid, start_time))

@@ -220,18 +220,12 @@ def _mark_interrupted(session: Session) -> None:
     running = select(GameDayRow).where(GameDayRow.status == GameDayStatus.RUNNING.value)
     host = socket.gethostname()
     for row in session.exec(running).all():
-        if row.host != host or _still_running(row):
+        if row.host != host or procfs.recorded_alive(row.pid, row.pid_start_time):
             continue
         row.status = GameDayStatus.INTERRUPTED.value
         row.reason = "the process running this game day died"
         session.add(row)
     session.commit()
-
-
-def _still_running(row: GameDayRow) -> bool:
-    if row.pid_start_time is None:
-        return procfs.pid_alive(row.pid)
-    return procfs.is_alive(procfs.ProcessIdentity(row.pid, row.pid_start_time))
 
 
 def _record(session: Session, row: GameDayRow) -> GameDayRecord:

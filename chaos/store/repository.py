@@ -107,7 +107,7 @@ class RunStore:
         with self._lock, Session(self._engine) as session:
             running = session.exec(select(RunRow).where(RunRow.status == RunStatus.RUNNING.value))
             for row in running:
-                if row.host != host or _still_running(row):
+                if row.host != host or procfs.recorded_alive(row.pid, row.pid_start_time):
                     continue
                 row.status = RunStatus.INTERRUPTED.value
                 row.reasons_json = json.dumps(["the process running this run died"])
@@ -217,12 +217,6 @@ class RunStore:
 
     def close(self) -> None:
         self._engine.dispose()
-
-
-def _still_running(row: RunRow) -> bool:
-    if row.pid_start_time is None:
-        return procfs.pid_alive(row.pid)
-    return procfs.is_alive(procfs.ProcessIdentity(row.pid, row.pid_start_time))
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

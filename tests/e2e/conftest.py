@@ -16,6 +16,8 @@ from tests.support import free_base_port
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = REPO / "experiments"
+# the lab's front door as a probe, indented for tests.support.write_experiment
+HOMEPAGE_PROBE = '      - {name: homepage, http: {url: "${CHAOS_LAB_URL}/", timeout: 1500ms}}'
 
 
 @dataclass(frozen=True)

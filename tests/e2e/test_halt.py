@@ -23,8 +23,8 @@ import pytest
 from chaos.controller.agent_client import AgentClient, AgentCredentials
 from chaos.host import iptables, proxyctl
 from chaos.store.repository import RunStore
-from tests.e2e.conftest import Lab
-from tests.support import wait_for
+from tests.e2e.conftest import HOMEPAGE_PROBE, Lab
+from tests.support import wait_for, write_experiment
 
 pytestmark = pytest.mark.slow
 RUN_LINE = re.compile(r"▶ run ([0-9a-f]+) of ")
@@ -36,25 +36,15 @@ METHOD = """\
 
 
 def experiment(tmp_path: Path, name: str) -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(f"""
-apiVersion: chaos/v1
-kind: Experiment
-metadata: {{name: {name}}}
-spec:
-  targets:
-    api: {{selector: {{labels: {{app: api}}}}}}
-    store: {{selector: {{labels: {{app: store}}}}}}
-  steadyState:
-    probes:
-      - name: homepage
-        http: {{url: "${{CHAOS_LAB_URL}}/", timeout: 1500ms}}
-  phases: {{baseline: 1s, recovery: 2s}}
-  method:
-{METHOD}
-  safety: {{leaseTtl: 30s}}
-""")
-    return path
+    return write_experiment(
+        tmp_path / f"{name}.yaml",
+        targets="    api: {selector: {labels: {app: api}}}\n"
+        "    store: {selector: {labels: {app: store}}}",
+        probes=HOMEPAGE_PROBE,
+        method=METHOD,
+        phases="{baseline: 1s, recovery: 2s}",
+        extra="  safety: {leaseTtl: 30s}\n",
+    )
 
 
 def lab_for(request: pytest.FixtureRequest, isolation: str) -> Lab:

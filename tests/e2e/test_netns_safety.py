@@ -20,9 +20,9 @@ import pytest
 
 from chaos.host import iptables
 from chaos.lab.manage import lab_status
-from tests.e2e.conftest import Lab
+from tests.e2e.conftest import HOMEPAGE_PROBE, Lab
 from tests.e2e.test_run_safety import wait_for_output
-from tests.support import wait_for
+from tests.support import wait_for, write_experiment
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,24 +33,15 @@ LEASE_TTL_S = 2.0
 
 def experiment(tmp_path: Path, name: str) -> Path:
     """A 60 s partition of the store with a 2 s lease: only a revert can end it early."""
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(f"""
-apiVersion: chaos/v1
-kind: Experiment
-metadata: {{name: {name}}}
-spec:
-  targets:
-    store: {{selector: {{labels: {{app: store}}}}}}
-  steadyState:
-    probes:
-      - name: homepage
-        http: {{url: "${{CHAOS_LAB_URL}}/", timeout: 1500ms}}
-  phases: {{baseline: 1s, recovery: 3s}}
-  method:
-    - {{fault: network-partition, target: store, params: {{direction: in}}, duration: 60s}}
-  safety: {{leaseTtl: {LEASE_TTL_S:g}s}}
-""")
-    return path
+    return write_experiment(
+        tmp_path / f"{name}.yaml",
+        targets="    store: {selector: {labels: {app: store}}}",
+        probes=HOMEPAGE_PROBE,
+        method="    - {fault: network-partition, target: store, params: {direction: in}, "
+        "duration: 60s}",
+        phases="{baseline: 1s, recovery: 3s}",
+        extra=f"  safety: {{leaseTtl: {LEASE_TTL_S:g}s}}\n",
+    )
 
 
 def store_netns(lab: Lab) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Lab
+from tests.e2e.conftest import HOMEPAGE_PROBE, Lab
 from tests.support import write_experiment
 
 ESCAPE = "\x1b["
@@ -32,7 +32,7 @@ def short_run(tmp_path: Path) -> Path:
         tmp_path / "terminal-latency.yaml",
         targets="    api: {selector: {labels: {app: api}}}\n"
         "    store: {selector: {labels: {app: store}}}",
-        probes='      - {name: homepage, http: {url: "${CHAOS_LAB_URL}/", timeout: 1500ms}}',
+        probes=HOMEPAGE_PROBE,
         method="    - {fault: network-latency, target: api, params: {delay: 100ms, to: [store]}, "
         "duration: 4s}",
         phases="{baseline: 2s, recovery: 5s}",
