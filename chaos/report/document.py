@@ -41,6 +41,8 @@ LOAD_SERIES = (
 )
 # how a judged phase reads in a sentence ("failed during fault")
 PHASE_WORDS = {"baseline": "in baseline", "inject": "during fault", "recovery": "in recovery"}
+# which of a verdict row's figures belongs to each judged phase
+PHASE_FIGURES = {"baseline": "baseline", "inject": "fault_worst", "recovery": "recovery"}
 # events shown on the timeline: the rest are series (samples, load, SLI points)
 _SERIES_EVENTS = {
     EventKind.SAMPLE.value,

@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.report.compare import MEASURE_NAMES
-from chaos.report.document import PHASE_WORDS
+from chaos.report.document import PHASE_FIGURES, PHASE_WORDS
 
 JUDGED_PHASES = ("baseline", "inject", "recovery")
-DISPLAY_KEYS = {"baseline": "baseline", "inject": "fault_worst", "recovery": "recovery"}
 LEFT_BEHIND = {  # fault outcomes that may have left the fault in place
     "revert_failed": "its revert failed",
     "active_at_end": "still active when the run ended",
@@ -144,7 +143,7 @@ def _signal_result(row: Mapping[str, Any], phase: str) -> Result | None:
 
 def _breach(row: Mapping[str, Any], phase: str) -> str:
     """What broke where: the threshold held to, the value seen and the phase."""
-    seen = (row.get("display") or {}).get(DISPLAY_KEYS[phase]) or "no data"
+    seen = (row.get("display") or {}).get(PHASE_FIGURES[phase]) or "no data"
     if row["kind"] == "probe":
         return f"probe {row['name']} {PHASE_WORDS[phase]}: {seen}, needs {row['threshold']}"
     threshold = _threshold_in(row, phase)
@@ -162,7 +161,7 @@ def _threshold_in(row: Mapping[str, Any], phase: str) -> str:
 def _signal_out(document: Mapping[str, Any], row: Mapping[str, Any], phase: str) -> list[str]:
     display = row.get("display") or {}
     lines = [
-        f"{PHASE_WORDS[phase]}: {display.get(DISPLAY_KEYS[phase]) or 'no data'}",
+        f"{PHASE_WORDS[phase]}: {display.get(PHASE_FIGURES[phase]) or 'no data'}",
         f"threshold: {row.get('threshold')}; tolerance: {row.get('tolerance')}",
     ]
     if phase == "recovery" and row.get("time_to_recover_s") is not None:

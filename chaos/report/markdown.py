@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from chaos.report.document import PHASE_WORDS
+from chaos.report.document import PHASE_FIGURES, PHASE_WORDS
 
 HEADINGS = {
     "passed": "✅ PASSED",
@@ -28,7 +28,6 @@ HEADINGS = {
     "interrupted": "⛔ INTERRUPTED",
     "running": "⏳ RUNNING",
 }
-COLUMNS = {"baseline": "baseline", "inject": "fault_worst", "recovery": "recovery"}
 FAULT_ENDS = {
     "reverted": "reverted",
     "irreversible": "irreversible (nothing to revert), done",
@@ -101,8 +100,8 @@ def _table(document: Mapping[str, Any]) -> list[str]:
         failed = row.get("failed_in") or []
         display = row.get("display") or {}
         values = [
-            _strong(escape(display.get(COLUMNS[phase]) or "no data"), phase in failed)
-            for phase in COLUMNS
+            _strong(escape(display.get(PHASE_FIGURES[phase]) or "no data"), phase in failed)
+            for phase in PHASE_FIGURES
         ]
         threshold = escape(row.get("threshold") or "-")
         if row.get("tolerance") not in (None, "", "-"):
