@@ -65,9 +65,11 @@ def test_a_schedule_fires_on_time_and_its_run_is_stored(lab, experiment, store, 
 
 
 def test_a_blackout_suppresses_firings_and_says_why(lab, experiment, store, schedulers):
-    now = datetime.now(UTC)
+    # whole seconds, as written in the window: the blackout is [start, end) of exactly
+    # these instants, so a firing at end + 2 ms is rightly outside it
+    now = datetime.now(UTC).replace(microsecond=0)
     end = now + timedelta(seconds=5)
-    window = f"{now.isoformat(timespec='seconds')}..{end.isoformat(timespec='seconds')}"
+    window = f"{now.isoformat()}..{end.isoformat()}"
     add_schedule(store, file=experiment("sched-blackout"), every="1s", blackouts=[window])
     schedulers(store, lab.settings)
     ran = wait_outcome(store, "sched-blackout", FiringOutcome.RAN)
