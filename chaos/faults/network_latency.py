@@ -9,7 +9,6 @@ forces one; ``auto`` probes.
 
 from __future__ import annotations
 
-import hashlib
 from enum import StrEnum
 
 from pydantic import Field, model_validator
@@ -22,7 +21,6 @@ from chaos.spec.units import Duration
 
 NAME = "network-latency"
 PROXY_MARK = 0xC4A0  # the proxy's own upstream sockets: never redirected again
-PROXY_PORTS = (40000, 9000)  # proxy port = 40000 + hash(fault id) % 9000
 PROXY_TTL_S = 3600.0  # the proxy's own dead-man's switch; the agent's lease reverts sooner
 
 
@@ -53,8 +51,6 @@ class Params(kernel_net.PeerFilters, FaultParams):
 
 
 def prepare(request: FaultRequest, host: HostContext) -> Undo:
-    from chaos.host import iptables
-
     assert isinstance(request.params, Params)
     params = request.params
     peers = request.peers.get("to", ())
@@ -71,21 +67,16 @@ def prepare(request: FaultRequest, host: HostContext) -> Undo:
         dev = kernel_net.default_dev(NAME, netns, host)
         return Undo(fault=NAME, data={"netns": netns, "dev": dev, **timing}, backend="netem")
     cidrs = kernel_net.peer_cidrs(NAME, peers, params.cidrs, host) or [kernel_net.ALL_IPV4]
-    port = (
-        PROXY_PORTS[0]
-        + int(hashlib.sha256(request.fault_id.encode()).hexdigest(), 16) % (PROXY_PORTS[1])
-    )
-    rules = kernel_net.exemptions(host) + iptables.redirect_rules(
-        cidrs=cidrs, ports=params.ports, to_port=port, skip_mark=PROXY_MARK
-    )
+    # the redirect's target port is the proxy's, known once it listens (see apply); the
+    # exemptions go first, so the agent's and controller's own traffic is never delayed
     undo = kernel_net.chain_undo(
         NAME,
         request=request,
         netns=netns,
         table="nat",
         hooks=("OUTPUT",),
-        rules=rules,
-        extra={"proxy_port": port, "fault_id": request.fault_id, "to": cidrs, **timing},
+        rules=kernel_net.exemptions(host),
+        extra={"fault_id": request.fault_id, "to": cidrs, "ports": list(params.ports), **timing},
     )
     return Undo(fault=NAME, data=undo.data, backend="proxy")
 
@@ -106,12 +97,13 @@ def apply(request: FaultRequest, undo: Undo, host: HostContext) -> Undo:
                 netns_pid=data["netns"],
             )
             return Undo(NAME, data, f"netem delay {delay} on {data['dev']}", undo.backend)
-        from chaos.host import procs
+        from chaos.host import iptables, procs
 
-        procs.start_delay_proxy(
+        # port 0: the kernel picks one that is free in the target's namespace when the
+        # proxy binds it; the target's own outgoing connections cannot take it first
+        _, port = procs.start_delay_proxy(
             fault_id=data["fault_id"],
             netns_pid=data["netns"],
-            port=data["proxy_port"],
             delay_ms=data["delay_ms"],
             jitter_ms=data["jitter_ms"],
             mark=PROXY_MARK,
@@ -119,6 +111,14 @@ def apply(request: FaultRequest, undo: Undo, host: HostContext) -> Undo:
         )
     except HostError as exc:
         raise FaultError(f"{NAME}: {exc.message}", node=host.node) from exc
+    redirect = iptables.redirect_rules(
+        cidrs=data["to"], ports=data["ports"], to_port=port, skip_mark=PROXY_MARK
+    )
+    data = {
+        **data,
+        "proxy_port": port,
+        "rules": [*data["rules"], *(list(rule.spec) for rule in redirect)],
+    }
     detail = f"delay proxy :{data['proxy_port']} {delay} for TCP to {', '.join(data['to'])}"
     return kernel_net.install(Undo(NAME, data, backend=undo.backend), host, detail)
 

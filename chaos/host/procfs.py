@@ -7,6 +7,7 @@ the target died is never signalled.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from dataclasses import dataclass
@@ -126,3 +127,32 @@ def recorded_alive(pid: int, start_time: int | None) -> bool:
     if start_time is None:
         return pid_alive(pid)
     return is_alive(ProcessIdentity(pid, start_time))
+
+
+_TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
+
+
+def listening_tcp_ports(pid: int) -> list[int]:
+    """IPv4 TCP ports ``pid`` itself listens on, in its own network namespace.
+
+    A socket counts only when one of ``pid``'s file descriptors holds it (matched by
+    inode), so another process's listener on the same namespace is never mistaken for
+    ``pid``'s. Empty when the process is gone or holds no listener.
+    """
+    base = PROC / str(pid)
+    inodes = set()
+    try:
+        for fd in (base / "fd").iterdir():
+            with contextlib.suppress(OSError):
+                link = os.readlink(fd)
+                if link.startswith("socket:["):
+                    inodes.add(link[len("socket:[") : -1])
+        table = (base / "net" / "tcp").read_text()
+    except OSError:
+        return []
+    ports = []
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 9 and fields[3] == _TCP_LISTEN and fields[9] in inodes:
+            ports.append(int(fields[1].rpartition(":")[2], 16))
+    return sorted(set(ports))

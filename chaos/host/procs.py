@@ -13,9 +13,10 @@ import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from chaos.errors import HostError
@@ -105,20 +106,6 @@ def stop_tagged(fault_id: str, *, timeout: float = 3) -> int:
     return len(identities)
 
 
-def _listening(*, pid: int, port: int) -> bool:
-    """Whether a TCP socket in ``pid``'s network namespace listens on ``port``."""
-    try:
-        table = (procfs.PROC / str(pid) / "net" / "tcp").read_text()
-    except OSError:
-        return False
-    wanted = f":{port:04X}"
-    for line in table.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) > 3 and fields[1].endswith(wanted) and fields[3] == "0A":
-            return True
-    return False
-
-
 def _same_netns(pid: int, netns_pid: NetnsRef) -> bool:
     if isinstance(netns_pid, str):  # a namespace file: compare inodes
         try:
@@ -137,26 +124,67 @@ def start_delay_proxy(
     *,
     fault_id: str,
     netns_pid: NetnsRef,
-    port: int,
     delay_ms: float,
     jitter_ms: float,
     mark: int,
     ttl_s: float,
+    port: int = 0,
     log_path: Path | None = None,
     ready_timeout_s: float = 5,
-) -> int:
-    """Start (or find, if already running) the fault's delay proxy; return once it listens."""
+) -> tuple[int, int]:
+    """Start (or find, if already running) the fault's delay proxy; return (pid, port)
+    once it listens.
+
+    With ``port`` 0 the kernel picks a port that is free in the target's namespace at
+    the moment the proxy binds it, so the proxy never races the target's own
+    connections for a port (a fixed port from the ephemeral range once lost that race
+    to an outgoing connection of the service under test).
+    """
     running = find_tagged(fault_id)
-    if running:
-        return running[0]
-    argv = proxy_argv(port=port, delay_ms=delay_ms, jitter_ms=jitter_ms, mark=mark, ttl_s=ttl_s)
-    pid = spawn_tagged(in_netns(netns_pid, argv), fault_id=fault_id, log_path=log_path)
-    deadline = time.monotonic() + ready_timeout_s
-    while time.monotonic() < deadline:
-        if _same_netns(pid, netns_pid) and _listening(pid=pid, port=port):
-            return pid
-        if not procfs.pid_alive(pid) or procfs.has_exited(pid):
-            raise HostError(f"delay proxy for fault {fault_id} exited at start: {argv}")
-        time.sleep(POLL_S)
+    with _start_log(log_path) as log:
+        if running:
+            pid = running[0]
+        else:
+            argv = proxy_argv(
+                port=port, delay_ms=delay_ms, jitter_ms=jitter_ms, mark=mark, ttl_s=ttl_s
+            )
+            pid = spawn_tagged(in_netns(netns_pid, argv), fault_id=fault_id, log_path=log)
+        deadline = time.monotonic() + ready_timeout_s
+        while time.monotonic() < deadline:
+            if _same_netns(pid, netns_pid):
+                ports = procfs.listening_tcp_ports(pid)
+                if ports and (port == 0 or port in ports):
+                    return pid, (port or ports[0])
+            if not procfs.pid_alive(pid) or procfs.has_exited(pid):
+                raise HostError(
+                    f"delay proxy for fault {fault_id} exited at start: {_last_line(log)}"
+                )
+            time.sleep(POLL_S)
     stop_tagged(fault_id)
-    raise HostError(f"delay proxy for fault {fault_id} did not listen on {port} in time")
+    where = f"on {port}" if port else "on any port"
+    raise HostError(f"delay proxy for fault {fault_id} did not listen {where} in time")
+
+
+@contextlib.contextmanager
+def _start_log(log_path: Path | None) -> Iterator[Path]:
+    """Where a helper's output goes while it starts: ``log_path``, or a temporary file
+    (unlinked afterwards; a running helper keeps writing to its open descriptor) so
+    that a helper that dies at once can say why."""
+    if log_path is not None:
+        yield log_path
+        return
+    fd, name = tempfile.mkstemp(prefix="chaos-helper-", suffix=".log")
+    os.close(fd)
+    try:
+        yield Path(name)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    return lines[-1] if lines else "it printed nothing"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.host import procs
+from chaos.host import procfs, procs
 from tests.host.netlab import NetPair
 
 ECHO_SERVER = Path(__file__).with_name("echo_server.py")
@@ -30,15 +30,10 @@ def _ip(*args: str) -> None:
 
 def _wait_listening(pid: int, port: int, timeout: float = 5) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        table = Path(f"/proc/{pid}/net/tcp").read_text()
-        if any(
-            f.split()[1].endswith(f":{port:04X}") and f.split()[3] == "0A"
-            for f in table.splitlines()[1:]
-        ):
-            return
+    while port not in procfs.listening_tcp_ports(pid):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server {pid} did not listen on {port}")
         time.sleep(0.02)
-    raise RuntimeError(f"server {pid} did not listen on {port}")
 
 
 @pytest.fixture

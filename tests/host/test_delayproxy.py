@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from chaos.errors import HostError
 from chaos.host import iptables as ipt
 from chaos.host import procfs, procs
 from chaos.host.delayproxy import deliver_at, proxy_argv
@@ -43,12 +44,13 @@ def test_redirected_round_trips_gain_the_delay_and_revert_is_clean(
     before = ipt.ruleset(netns.a_pid)
     rtts = lambda: echo_rtts(netns.b_ip, netns.tcp_port, rounds=20)  # noqa: E731
     baseline = median_ms(in_namespace(netns.a, rtts))
-    kw = {"fault_id": fid, "netns_pid": netns.a_pid, "port": PROXY_PORT, "delay_ms": 100,
+    kw = {"fault_id": fid, "netns_pid": netns.a_pid, "delay_ms": 100,
           "jitter_ms": 0, "mark": MARK, "ttl_s": 30}  # fmt: skip
-    pid = procs.start_delay_proxy(**kw)
-    assert procs.start_delay_proxy(**kw) == pid  # idempotent: the same proxy
+    pid, port = procs.start_delay_proxy(**kw)  # on a port the kernel picked
+    assert procs.start_delay_proxy(**kw) == (pid, port)  # idempotent: the same proxy
+    assert procfs.listening_tcp_ports(pid) == [port]  # its own socket, not the echo server's
     rules = ipt.redirect_rules(cidrs=[netns.b_ip], ports=[netns.tcp_port],
-                               to_port=PROXY_PORT, skip_mark=MARK)  # fmt: skip
+                               to_port=port, skip_mark=MARK)  # fmt: skip
     ipt.install_chain(chain=chain, table="nat", hooks=["OUTPUT"], rules=rules,
                       netns_pid=netns.a_pid)  # fmt: skip
     try:
@@ -67,9 +69,22 @@ def test_redirected_round_trips_gain_the_delay_and_revert_is_clean(
 @needs_root
 def test_proxy_exits_by_itself_after_its_ttl(netns: NetPair, fault_id: Callable[[], str]) -> None:
     fid = fault_id()
-    pid = procs.start_delay_proxy(fault_id=fid, netns_pid=netns.a_pid, port=PROXY_PORT,
-                                  delay_ms=10, jitter_ms=0, mark=MARK, ttl_s=0.5)  # fmt: skip
+    pid, _ = procs.start_delay_proxy(fault_id=fid, netns_pid=netns.a_pid, port=PROXY_PORT,
+                                     delay_ms=10, jitter_ms=0, mark=MARK, ttl_s=0.5)  # fmt: skip
     deadline = time.monotonic() + 5
     while procs.find_tagged(fid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert procs.find_tagged(fid) == [] and not procfs.pid_alive(pid)
+
+
+@needs_root
+def test_a_proxy_that_cannot_start_says_why_and_leaves_nothing(
+    netns: NetPair, fault_id: Callable[[], str]
+) -> None:
+    """Asked for a port the namespace's echo server holds, the proxy dies at once; the
+    error carries the proxy's own last words, and no tagged process is left."""
+    fid = fault_id()
+    with pytest.raises(HostError, match=r"exited at start: .*[Aa]ddress already in use"):
+        procs.start_delay_proxy(fault_id=fid, netns_pid=netns.a_pid, port=netns.tcp_port,
+                                delay_ms=10, jitter_ms=0, mark=MARK, ttl_s=5)  # fmt: skip
+    assert procs.find_tagged(fid) == []
