@@ -166,7 +166,10 @@ def test_a_run_is_compared_with_earlier_ones(
     document = json.loads((tmp_path / "3" / "run.json").read_text())
     assert document["run"]["status"] == "passed"  # the run itself passed...
     assert document["gate"]["status"] == "failed"  # ...the gate did not
-    assert [r["name"] for r in document["comparison"]["regressions"]] == ["p99"]
+    regressed = [(r["name"], r["measure"]) for r in document["comparison"]["regressions"]]
+    # the doctored figure is flagged; other measures of these two real runs may also
+    # differ by more than the margin on a busy machine (p99 at the end of recovery, say)
+    assert ("p99", "fault_worst") in regressed, regressed
     suites = JUnitXml.fromfile(str(tmp_path / "3" / "junit.xml"))
     failures = [
         result.message
