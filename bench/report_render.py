@@ -32,9 +32,7 @@ from chaos.store.records import (
     SampleRecord,
     SliPointRecord,
 )
-from tests.report.samples import SPEC, _explanation, _verdict
-
-T0 = 1_790_000_000.0
+from tests.report.samples import SPEC, T0, _explanation, _verdict
 
 
 def long_run(seconds: int) -> RunDetail:

@@ -1,10 +1,13 @@
-"""Helpers shared by tests: free loopback ports, waiting, process liveness."""
+"""Helpers shared by tests: free loopback ports, waiting, process liveness, the CLI in a
+subprocess."""
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -95,3 +98,33 @@ def tmpfs(where: Path, options: str = "size=16m") -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", str(where)], check=False)
+
+
+def chaos_env(*, home: Path | None = None, db: str | None = None, **extra: str) -> dict[str, str]:
+    """This process's environment without any ``CHAOS_*`` setting (a developer's own
+    store, lab or token never leaks into a test), plain output 200 columns wide, then
+    ``CHAOS_HOME``/``CHAOS_DB`` when given and ``extra`` on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAOS_")}
+    env.update(NO_COLOR="1", COLUMNS="200")
+    if home is not None:
+        env["CHAOS_HOME"] = str(home)
+    if db is not None:
+        env["CHAOS_DB"] = db
+    return {**env, **extra}
+
+
+def run_chaos(
+    *args: str, env: dict[str, str], timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m chaos ARGS`` in a subprocess, output captured, its exit code left to
+    the caller."""
+    return subprocess.run(
+        [sys.executable, "-m", "chaos", *args],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

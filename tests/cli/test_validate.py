@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from chaos.faults import CATALOG
+from tests.support import chaos_env, run_chaos
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.yaml"))
@@ -20,19 +19,10 @@ ISSUE_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<rest>.+
 
 
 def chaos(*args: str, cwd: Path = REPO, home: Path | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAOS_")}
-    env.update(NO_COLOR="1", COLUMNS="200", PYTHONPATH=str(REPO))
+    env = chaos_env(PYTHONPATH=str(REPO))
     if home is not None:  # so a default store could never land in the real home
         env["XDG_DATA_HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "chaos", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_chaos(*args, env=env, cwd=cwd)
 
 
 def issue_lines(stderr: str) -> list[str]:

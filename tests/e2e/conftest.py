@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chaos.lab.manage import LabState, lab_down, lab_up
-from tests.support import free_base_port
+from tests.support import chaos_env, free_base_port, run_chaos
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = REPO / "experiments"
@@ -27,25 +27,10 @@ class Lab:
     db: str
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CHAOS_")}
-        env.update(
-            CHAOS_HOME=str(self.home),
-            CHAOS_LAB_URL=self.state.web_url,
-            CHAOS_DB=self.db,
-            NO_COLOR="1",
-            COLUMNS="200",
-        )
-        return env
+        return chaos_env(home=self.home, db=self.db, CHAOS_LAB_URL=self.state.web_url)
 
     def chaos(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "chaos", *args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return run_chaos(*args, env=self.env(), timeout=timeout)
 
     def start_run(self, experiment: Path) -> subprocess.Popen[str]:
         return subprocess.Popen(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from chaos.targets.docker import DockerBackend
 from tests import docker_lab as lab
 from tests.conftest import TOKEN
 from tests.e2e.test_docker_run import answers, write_experiment
-from tests.support import free_base_port, wait_for
+from tests.support import chaos_env, free_base_port, run_chaos, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
@@ -38,23 +37,13 @@ def _root_only():
 
 
 def chaos_run(experiment: Path, home: Path, token_file: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAOS_")}
-    env.update(CHAOS_HOME=str(home), CHAOS_DB=f"sqlite:///{home / 'runs.db'}", NO_COLOR="1")
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "chaos",
-            "run",
-            str(experiment),
-            "--agent-token-file",
-            str(token_file),
-        ],
-        env=env | {"COLUMNS": "200"},
-        capture_output=True,
-        text=True,
+    return run_chaos(
+        "run",
+        str(experiment),
+        "--agent-token-file",
+        str(token_file),
+        env=chaos_env(home=home, db=f"sqlite:///{home / 'runs.db'}"),
         timeout=180,
-        check=False,
     )
 
 

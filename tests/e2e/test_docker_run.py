@@ -4,9 +4,7 @@ does not answer."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 
 from tests import docker_lab as lab
 from tests import support
-from tests.support import free_base_port, wait_for
+from tests.support import chaos_env, free_base_port, run_chaos, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
@@ -23,18 +21,8 @@ docker_lab = lab.docker_lab
 
 
 def chaos_run(experiment: Path, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAOS_")}
-    env.update(
-        CHAOS_HOME=str(home), CHAOS_DB=f"sqlite:///{home / 'runs.db'}", NO_COLOR="1", COLUMNS="200"
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "chaos", "run", str(experiment)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    env = chaos_env(home=home, db=f"sqlite:///{home / 'runs.db'}")
+    return run_chaos("run", str(experiment), env=env, timeout=180)
 
 
 def write_experiment(

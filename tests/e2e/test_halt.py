@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from chaos.controller.agent_client import AgentClient, AgentCredentials
 from chaos.host import iptables, proxyctl
 from chaos.store.repository import RunStore
 from tests.e2e.conftest import HOMEPAGE_PROBE, Lab
-from tests.support import wait_for, write_experiment
+from tests.support import chaos_env, run_chaos, wait_for, write_experiment
 
 pytestmark = pytest.mark.slow
 RUN_LINE = re.compile(r"▶ run ([0-9a-f]+) of ")
@@ -169,15 +168,7 @@ def test_halt_from_another_process_reverts_every_fault(request, tmp_path, isolat
 
 
 def test_halt_of_an_unknown_run_is_exit_2(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAOS_")}
-    env.update(CHAOS_HOME=str(tmp_path), CHAOS_DB=f"sqlite:///{tmp_path / 'runs.db'}")
-    result = subprocess.run(
-        [sys.executable, "-m", "chaos", "halt", "0123456789ab"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = chaos_env(home=tmp_path, db=f"sqlite:///{tmp_path / 'runs.db'}")
+    result = run_chaos("halt", "0123456789ab", env=env)
     assert result.returncode == 2
     assert "no run '0123456789ab' in the run store" in result.stderr

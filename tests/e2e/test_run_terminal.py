@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import HOMEPAGE_PROBE, Lab
-from tests.support import write_experiment
+from tests.support import chaos_env, run_chaos, write_experiment
 
 ESCAPE = "\x1b["
 CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # colours and cursor moves
@@ -46,26 +46,23 @@ def environment(lab: Lab, **extra: str) -> dict[str, str]:
     return env
 
 
-def chaos_run(lab: Lab, experiment: Path, *flags: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "chaos",
-        "run",
-        str(experiment),
-        "--lab",
-        lab.state.lab_id,
-        *flags,
-    ]
+def run_args(lab: Lab, experiment: Path, *flags: str) -> list[str]:
+    return ["run", str(experiment), "--lab", lab.state.lab_id, *flags]
 
 
 def run_on_a_terminal(
-    argv: list[str], env: dict[str, str], timeout: float = 120
+    args: list[str], env: dict[str, str], timeout: float = 120
 ) -> tuple[int, str]:
-    """Run with stdin, stdout and stderr on a pseudo-terminal; everything it wrote."""
+    """``chaos ARGS`` with stdin, stdout and stderr on a pseudo-terminal; everything it
+    wrote."""
     master, slave = pty.openpty()
     process = subprocess.Popen(
-        argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+        [sys.executable, "-m", "chaos", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
     )
     os.close(slave)
     output = bytearray()
@@ -95,7 +92,7 @@ def run_on_a_terminal(
 @pytest.mark.slow
 def test_a_terminal_shows_the_live_board_then_the_verdict(resilient_lab: Lab, short_run: Path):
     code, out = run_on_a_terminal(
-        chaos_run(resilient_lab, short_run), environment(resilient_lab, TERM="xterm-256color")
+        run_args(resilient_lab, short_run), environment(resilient_lab, TERM="xterm-256color")
     )
     assert code == 0, out
     assert ESCAPE in out  # colours and the footer's cursor moves
@@ -113,13 +110,10 @@ def test_a_terminal_shows_the_live_board_then_the_verdict(resilient_lab: Lab, sh
 
 @pytest.mark.slow
 def test_a_pipe_gets_plain_lines_without_one_escape(resilient_lab: Lab, short_run: Path):
-    result = subprocess.run(
-        chaos_run(resilient_lab, short_run),
+    result = run_chaos(
+        *run_args(resilient_lab, short_run),
         env=environment(resilient_lab, TERM="xterm-256color"),
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert ESCAPE not in result.stdout + result.stderr
@@ -131,7 +125,7 @@ def test_a_pipe_gets_plain_lines_without_one_escape(resilient_lab: Lab, short_ru
 @pytest.mark.slow
 def test_no_color_on_a_terminal_is_plain(resilient_lab: Lab, short_run: Path):
     code, out = run_on_a_terminal(
-        chaos_run(resilient_lab, short_run, "--no-color"),
+        run_args(resilient_lab, short_run, "--no-color"),
         environment(resilient_lab, TERM="xterm-256color"),
     )
     assert code == 0, out
@@ -142,13 +136,10 @@ def test_no_color_on_a_terminal_is_plain(resilient_lab: Lab, short_run: Path):
 
 @pytest.mark.slow
 def test_quiet_prints_the_outcome_and_the_run_id(resilient_lab: Lab, short_run: Path):
-    result = subprocess.run(
-        chaos_run(resilient_lab, short_run, "--quiet"),
+    result = run_chaos(
+        *run_args(resilient_lab, short_run, "--quiet"),
         env=environment(resilient_lab, TERM="xterm-256color"),
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -160,17 +151,9 @@ def test_quiet_prints_the_outcome_and_the_run_id(resilient_lab: Lab, short_run: 
 
 
 def test_quiet_and_verbose_together_are_a_usage_error(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAOS_")}
-    env.update(CHAOS_HOME=str(tmp_path), CHAOS_DB=f"sqlite:///{tmp_path / 'runs.db'}")
+    env = chaos_env(home=tmp_path, db=f"sqlite:///{tmp_path / 'runs.db'}")
     experiment = Path(__file__).resolve().parents[2] / "experiments" / "lab-api-kill.yaml"
-    result = subprocess.run(
-        [sys.executable, "-m", "chaos", "run", str(experiment), "--quiet", "--verbose"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_chaos("run", str(experiment), "--quiet", "--verbose", env=env)
     assert result.returncode == 2
     assert "--quiet and --verbose exclude each other" in result.stderr
     assert not (tmp_path / "runs.db").exists()  # nothing was run

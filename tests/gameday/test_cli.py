@@ -6,10 +6,8 @@ exit 3, ``halted``) when an operator halts the experiment it is running."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,7 +25,7 @@ from tests.gameday.conftest import (
     start_gameday,
     write_plan,
 )
-from tests.support import wait_for
+from tests.support import chaos_env, run_chaos, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,17 +44,7 @@ def stored(lab: Lab, output: str) -> book.GameDayRecord:
 
 
 def chaos_offline(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAOS_")}
-    env.update(CHAOS_HOME=str(home), NO_COLOR="1", COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "chaos", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_chaos(*args, env=chaos_env(home=home))
 
 
 def test_the_example_plan_validates(tmp_path: Path) -> None:

@@ -5,9 +5,7 @@ report, and each says what is missing."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,21 +14,14 @@ from chaos.controller.events import EventBus, EventKind
 from chaos.steady.hypothesis import Phase
 from chaos.store.repository import RunStore, sqlite_url
 from tests.report.samples import SPEC
+from tests.support import chaos_env, run_chaos
 
 RUN_ID = "half0000dead"
 
 
 def chaos(db: Path | None, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAOS_")}
     store = ["--db", sqlite_url(db)] if db is not None else []
-    return subprocess.run(
-        [sys.executable, "-m", "chaos", *args, *store],
-        env={**env, "NO_COLOR": "1", "COLUMNS": "250"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_chaos(*args, *store, env=chaos_env(COLUMNS="250"))
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from chaos.schedule.scheduler import Scheduler
 from chaos.store.repository import RunStore, sqlite_url
 from chaos.targets import Scope
 from tests.postgres_lab import postgres, postgres_url  # noqa: F401 (fixtures: a real server)
-from tests.support import free_base_port
+from tests.support import chaos_env, free_base_port, run_chaos
 
 REPO = Path(__file__).resolve().parents[2]
 POLL_S = 0.2  # the scheduler's leadership and sync poll in tests (1 s in service)
@@ -110,13 +109,5 @@ def schedule_cli(
     *args: str, db: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     """``chaos schedule ARGS --db DB`` in a subprocess."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CHAOS_")}
-    environment.update(NO_COLOR="1", COLUMNS="250", PYTHONPATH=str(REPO), **(env or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "chaos", "schedule", *args, "--db", db],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    environment = chaos_env(COLUMNS="250", PYTHONPATH=str(REPO), **(env or {}))
+    return run_chaos("schedule", *args, "--db", db, env=environment)
