@@ -1,0 +1,68 @@
+"""Lease files: a fault's lease expiry on disk, readable by processes that outlive the agent.
+
+One empty file per fault, ``<lease dir>/<fault id>``, whose modification time *is*
+the lease's wall-clock expiry. The agent creates it before the host is touched,
+moves its mtime on every renewal and removes it once the fault is reverted.
+
+Why the mtime: moving it needs no data block, so renewals keep working on a full
+disk (ENOSPC), and a reader needs one ``stat``. Helper processes (stressors, the
+delay proxy) find their file through the environment (``CHAOS_LEASE_DIR`` plus
+their ``CHAOS_FAULT_ID`` tag) and exit once the lease has run out, whether the
+agent is alive to revert them or not; the agent's watchdog reads the same files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+LEASE_DIR_ENV = "CHAOS_LEASE_DIR"
+FAULT_ID_ENV = "CHAOS_FAULT_ID"  # the tag chaos.host.procs puts on every helper
+
+
+def lease_path(directory: Path, fault_id: str) -> Path:
+    if not fault_id or "/" in fault_id or fault_id in (".", "..") or "\0" in fault_id:
+        raise ValueError(f"not a usable fault id for a lease file: {fault_id!r}")
+    return directory / fault_id
+
+
+def write(path: Path, *, expires_at: float) -> None:
+    """Create (or move) the lease so that it ends at ``expires_at`` (wall clock)."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(fd)
+    os.utime(path, (expires_at, expires_at))
+
+
+def expiry(path: Path) -> float | None:
+    """The lease's wall-clock expiry; None if there is no lease (reverted, or never made)."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def from_environment() -> Path | None:
+    """The lease file of the fault this helper process belongs to, if it was given one."""
+    directory, fault_id = os.environ.get(LEASE_DIR_ENV), os.environ.get(FAULT_ID_ENV)
+    if not directory or not fault_id:
+        return None
+    try:
+        return lease_path(Path(directory), fault_id)
+    except ValueError:
+        return None
+
+
+def ended(path: Path | None, *, now: float | None = None) -> bool:
+    """True once a helper's lease has run out or is gone (reverted): time to exit."""
+    if path is None:
+        return False
+    until = expiry(path)
+    return until is None or until <= (time.time() if now is None else now)
