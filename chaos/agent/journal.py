@@ -122,10 +122,9 @@ class UndoJournal:
     def _append(self, record: dict[str, Any]) -> None:
         line = json.dumps({**record, "at": time.time()}, separators=(",", ":")) + "\n"
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, line.encode())
-                os.fsync(fd)
+                _append_whole_line(fd, line.encode())
             finally:
                 os.close(fd)
             self._since_compact += 1
@@ -201,6 +200,27 @@ class UndoJournal:
             self._since_compact = 0
 
 
+def _append_whole_line(fd: int, line: bytes) -> None:
+    """Append ``line`` and fsync, or leave the file as it was and raise.
+
+    A full disk can take part of a write (a short write, then ENOSPC): that tail is cut
+    off again, or the next record would be glued to it and lost as a corrupt line. A
+    tail torn by a crash gets a newline first, for the same reason.
+    """
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        line = b"\n" + line
+    try:
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
+
+
 def _compacted_line(item: PendingFault) -> bytes:
     record: dict[str, Any] = {
         "op": "prepared",
@@ -235,11 +255,17 @@ def _fsync_dir(directory: Path) -> None:
         os.close(dir_fd)
 
 
+def _open_lock_file(path: Path) -> int:
+    # read-only: a lock held for days must not count as a file open for writing (that
+    # would keep the filesystem from being remounted read-only, e.g. by an admin)
+    return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
 @contextlib.contextmanager
 def try_lock(path: Path) -> Iterator[bool]:
     """Hold an exclusive flock on ``path`` for the block if nobody else holds it; yields
     whether we got it. Never blocks."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = _open_lock_file(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -254,7 +280,7 @@ def try_lock(path: Path) -> Iterator[bool]:
 def hold_lock(path: Path, *, timeout_s: float, what: str) -> int:
     """Take an exclusive flock on ``path`` (waiting up to ``timeout_s``) and return the
     descriptor that keeps it: held until it is closed or the process dies."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = _open_lock_file(path)
     deadline = time.monotonic() + timeout_s
     while True:
         try:

@@ -28,8 +28,6 @@ from chaos.host import lease, procs
 
 log = logging.getLogger(__name__)
 
-WATCHDOG_OUTPUT = "watchdog.out"  # what the watchdog prints before its log is set up
-
 
 @dataclass(frozen=True)
 class TlsFiles:
@@ -124,7 +122,7 @@ def _start_watchdog(config: AgentConfig) -> None:
     argv = [sys.executable, "-m", "chaos.agent.watchdog"]
     argv += ["--journal-dir", str(config.journal_dir), "--node", config.node]
     try:
-        pid = procs.spawn_detached(argv, log_path=config.journal_dir / WATCHDOG_OUTPUT)
+        pid = procs.spawn_detached(argv)
     except HostError as exc:  # the leases still protect faults while the agent lives
         log.error("could not start the watchdog: %s", exc.message)
         return

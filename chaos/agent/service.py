@@ -153,7 +153,7 @@ class AgentService:
         try:
             undo = fault.apply(request, undo, self._host)
             # inside the try: a fault whose journal line cannot be written is taken back
-            self.journal.applied(fault_id=request.fault_id, undo=undo.to_json())
+            self._journal_applied(fault, request, undo)
         except Exception as exc:
             # whatever half happened is undone before the error is reported
             self._revert_undo(request.fault_id, undo, reason="failed-apply")
@@ -286,6 +286,17 @@ class AgentService:
             raise FaultError(
                 f"{fault.name}: the agent's journal cannot be written ({exc.strerror}); "
                 "nothing was applied",
+                node=self.node,
+            ) from exc
+
+    def _journal_applied(self, fault: FaultType, request: FaultRequest, undo: Undo) -> None:
+        try:
+            self.journal.applied(fault_id=request.fault_id, undo=undo.to_json())
+        except OSError as exc:
+            self._note_journal_error("apply", exc)
+            raise FaultError(
+                f"{fault.name}: the agent's journal cannot be written ({exc.strerror}); "
+                "the fault was taken back",
                 node=self.node,
             ) from exc
 

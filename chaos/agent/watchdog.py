@@ -123,12 +123,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--journal-dir", type=Path, required=True)
     parser.add_argument("--node", required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        filename=args.journal_dir / LOG_FILE,
-        level=logging.INFO,
-        format="%(asctime)s watchdog[%(process)d] %(levelname)s %(message)s",
+    handler = _OpenPerRecordHandler(args.journal_dir / LOG_FILE)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s watchdog[%(process)d] %(levelname)s %(message)s")
     )
-    return watch(args.journal_dir, node=args.node)
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    try:
+        return watch(args.journal_dir, node=args.node)
+    except Exception:
+        log.exception("watchdog failed")
+        return 1
+
+
+class _OpenPerRecordHandler(logging.FileHandler):
+    """Appends each record and closes the file again: the watchdog logs rarely and lives
+    long, and a file it kept open for writing would keep the journal's filesystem from
+    being remounted read-only (or a rotated log from being released)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, delay=True)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        super().emit(record)
+        self.close()
 
 
 if __name__ == "__main__":

@@ -38,22 +38,26 @@ class Node:
     fill_dir: Path
 
     def target(self) -> Target:
-        identity = procfs.identity(self.target_pid)
-        assert identity is not None
-        return Target(
-            kind=TargetKind.PROCESS,
-            uid=f"{identity.pid}@{identity.start_time}",
-            display=f"sleep-{self.target_pid}",
-            node="dm",
-            pid=identity.pid,
-            start_time=identity.start_time,
-        )
+        return process_target(self.target_pid)
 
     def iptables(self) -> str:
         return run("ip", "netns", "exec", self.netns, "iptables-save")
 
     def fill_files(self) -> list[str]:
         return sorted(p.name for p in self.fill_dir.iterdir() if p.name.startswith(".chaos-fill"))
+
+
+def process_target(pid: int) -> Target:
+    identity = procfs.identity(pid)
+    assert identity is not None
+    return Target(
+        kind=TargetKind.PROCESS,
+        uid=f"{identity.pid}@{identity.start_time}",
+        display=f"sleep-{pid}",
+        node="dm",
+        pid=identity.pid,
+        start_time=identity.start_time,
+    )
 
 
 @contextlib.contextmanager
@@ -89,11 +93,11 @@ def _in_netns(pid: int, netns: str) -> bool:
         return False
 
 
-def request(node: Node, fault: str, fault_id: str, *, ttl_s: float, **params) -> dict:
+def request(node: Node | Target, fault: str, fault_id: str, *, ttl_s: float, **params) -> dict:
     req = FaultRequest(
         fault_id=fault_id,
         key=fault_id,
-        target=node.target(),
+        target=node.target() if isinstance(node, Node) else node,
         params=CATALOG[fault].params(**params),
         ttl_s=ttl_s,
     )
