@@ -43,6 +43,9 @@ class Node:
     def iptables(self) -> str:
         return run("ip", "netns", "exec", self.netns, "iptables-save")
 
+    def qdiscs(self) -> str:
+        return run("tc", "-n", self.netns, "qdisc", "show", "dev", "dm0")
+
     def fill_files(self) -> list[str]:
         return sorted(p.name for p in self.fill_dir.iterdir() if p.name.startswith(".chaos-fill"))
 
@@ -70,6 +73,11 @@ def node(tmp_path: Path) -> Iterator[Node]:
     try:
         run("ip", "netns", "add", netns)
         run("ip", "-n", netns, "link", "set", "lo", "up")
+        # a device with the default route: where the bandwidth fault puts its tbf qdisc
+        run("ip", "-n", netns, "link", "add", "dm0", "type", "veth", "peer", "name", "dm1")
+        run("ip", "-n", netns, "addr", "add", "10.253.0.1/24", "dev", "dm0")
+        run("ip", "-n", netns, "link", "set", "dm0", "up")
+        run("ip", "-n", netns, "route", "add", "default", "dev", "dm0")
         run("truncate", "-s", "32M", str(image))
         run("mkfs.ext4", "-q", "-F", str(image))
         run("mount", "-o", "loop", str(image), str(fill_dir))
@@ -104,9 +112,21 @@ def request(node: Node | Target, fault: str, fault_id: str, *, ttl_s: float, **p
     return wire.request_to_json(req, fault=fault)
 
 
-def four_faults(node: Node, prefix: str, *, ttl_s: float) -> dict[str, dict]:
+def six_faults(node: Node, prefix: str, *, ttl_s: float) -> dict[str, dict]:
     """One fault of each kind that used to outlive a dead agent."""
     return {
+        f"{prefix}-loss": request(
+            node,
+            "network-loss",
+            f"{prefix}-loss",
+            ttl_s=ttl_s,
+            percent=50,
+            backend="iptables",
+            cidrs=("10.254.0.0/16",),
+        ),
+        f"{prefix}-bw": request(
+            node, "network-bandwidth", f"{prefix}-bw", ttl_s=ttl_s, rate="1mbit"
+        ),
         f"{prefix}-part": request(
             node, "network-partition", f"{prefix}-part", ttl_s=ttl_s, cidrs=("10.251.0.0/16",)
         ),

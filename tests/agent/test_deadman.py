@@ -3,8 +3,8 @@ behind once the leases end (its watchdog reverts from the journal), and a restar
 and the watchdog never both revert a fault.
 
 Real parts: a `chaos agent serve` process, a network namespace with iptables chains (a
-partition, the latency REDIRECT and its delay proxy), a stressor, a fill file on a
-loop-mounted ext4 filesystem. Needs root.
+partition, a loss, the latency REDIRECT and its delay proxy), a tbf qdisc, a stressor,
+a fill file on a loop-mounted ext4 filesystem. Needs root.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import pytest
 from chaos.host import procs
 from tests.agent.deadman_lab import (
     AgentProcess,
-    four_faults,
     node,
     reverted_lines,
+    six_faults,
     stop_leftovers,
     wait_gone,
     watchdogs,
@@ -34,7 +34,8 @@ BOUND_S = TTL_S + 5.0  # the promise in docs/agent.md: gone within lease TTL + 5
 
 def _all_in_place(lab, faults: dict) -> None:
     rules = lab.iptables()
-    assert rules.count("-j DROP") >= 1 and "REDIRECT" in rules
+    assert rules.count("-j DROP") >= 1 and "REDIRECT" in rules and "statistic" in rules
+    assert "tbf" in lab.qdiscs()
     assert lab.fill_files()
     for fault_id in faults:
         if fault_id.endswith(("-cpu", "-lat")):
@@ -44,13 +45,14 @@ def _all_in_place(lab, faults: dict) -> None:
 def _all_gone(lab, faults: dict) -> bool:
     rules = lab.iptables()
     helpers = [fid for fid in faults if procs.find_tagged(fid)]
-    return "chaos" not in rules and "-A " not in rules and not lab.fill_files() and not helpers
+    clean = "chaos" not in rules and "-A " not in rules and "tbf" not in lab.qdiscs()
+    return clean and not lab.fill_files() and not helpers
 
 
 def test_a_killed_agent_that_nothing_restarts_leaves_nothing_once_the_leases_end(tmp_path):
     journal = tmp_path / "journal"
     with node(tmp_path) as lab:
-        faults = four_faults(lab, "dm1", ttl_s=TTL_S)
+        faults = six_faults(lab, "dm1", ttl_s=TTL_S)
         agent = AgentProcess(journal, tmp_path / "agent.log", free_port())
         try:
             for body in faults.values():
@@ -80,7 +82,7 @@ def test_a_restarted_agent_and_the_watchdog_revert_each_fault_once(tmp_path):
     journal = tmp_path / "journal"
     port = free_port()
     with node(tmp_path) as lab:
-        faults = four_faults(lab, "dm2", ttl_s=TTL_S)
+        faults = six_faults(lab, "dm2", ttl_s=TTL_S)
         first = AgentProcess(journal, tmp_path / "agent1.log", port)
         second = None
         try:
@@ -111,7 +113,7 @@ def test_a_killed_agent_restarted_at_once_reverts_everything_itself(tmp_path):
     journal = tmp_path / "journal"
     port = free_port()
     with node(tmp_path) as lab:
-        faults = four_faults(lab, "dm3", ttl_s=60)
+        faults = six_faults(lab, "dm3", ttl_s=60)
         first = AgentProcess(journal, tmp_path / "agent1.log", port)
         second = None
         try:
