@@ -21,7 +21,7 @@ from chaos.agent.journal import (
 )
 from chaos.agent.server import CONTROLLER_ROLE, AgentServer, Auth
 from chaos.agent.service import AgentService
-from chaos.errors import AgentError, HostError, UsageError
+from chaos.errors import ChaosError, HostError, UsageError
 from chaos.faults import CATALOG
 from chaos.faults.base import HostContext
 from chaos.host import lease, procs
@@ -97,7 +97,9 @@ def serve(config: AgentConfig) -> None:
     finally:
         os.close(lock_fd)
     if server.service.reaper_failed.is_set():
-        raise AgentError("the lease reaper died; faults were reverted; exiting for a restart")
+        raise ChaosError(
+            "the lease reaper died; what could be reverted was; exiting 4 for a restart"
+        )
 
 
 def _take_journal(journal_dir: Path) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +18,7 @@ import pytest
 from chaos.agent.journal import UndoJournal
 from chaos.agent.server import AgentServer, Auth
 from chaos.agent.service import AgentService
+from chaos.controller.agent_client import AgentClient, AgentCredentials
 from chaos.errors import AgentError
 from chaos.faults import CATALOG
 from chaos.faults.base import FaultType, HostContext
@@ -174,3 +176,32 @@ def test_the_journal_is_compacted_while_the_agent_runs(tmp_path, start_agent):
     client.revert("keep")
     assert journal_file.read_text() == ""  # nothing pending: compacted to nothing
     time.sleep(0)
+
+
+def test_an_agent_whose_reaper_died_exits_4_for_its_supervisor(tmp_path):
+    port = free_port()
+    script = Path(__file__).with_name("agent_with_a_fragile_reaper.py")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    agent = subprocess.Popen(
+        [sys.executable, str(script), str(port), str(tmp_path / "journal"), TOKEN],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        client = AgentClient(f"http://127.0.0.1:{port}", credentials=AgentCredentials(token=TOKEN))
+        wait_for(lambda: _answers(client), timeout=20, what="the agent to serve")
+        client.apply(noop_request("dies", ttl_s=0.5))
+        _, stderr = agent.communicate(timeout=20)
+    finally:
+        agent.kill()
+        agent.wait()
+    assert agent.returncode == 4, stderr
+    assert "lease reaper died" in stderr and "Exception in thread" not in stderr
+
+
+def _answers(client) -> bool:
+    try:
+        return client.health()["node"] == "n1"
+    except AgentError:
+        return False
