@@ -29,6 +29,7 @@ from typing import Any
 from chaos import __version__
 from chaos.agent.journal import UndoJournal
 from chaos.agent.metrics import AgentMetrics
+from chaos.agent.reaper import Reaper
 from chaos.errors import ChaosError, FaultError
 from chaos.faults import pinning, wire
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo, Where
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 MAX_TTL_S = 3600.0
 RETRY_STUCK_EVERY_S = 5.0
-REAPER_LATE_S = 5.0  # the reaper ticks at least every second; this late, health says so
 
 
 class RevertOutcome(StrEnum):
@@ -96,11 +96,10 @@ class AgentService:
         self._used_ids: set[str] = set()
         self._unjournaled: set[str] = set()  # reverted on the host, "reverted" line not written
         self._journal_error: str | None = None
-        self._last_tick = time.monotonic()
-        self.reaper_failed = threading.Event()  # the reaper thread died: the agent must exit
-        self._stop = threading.Event()
-        self._wake = threading.Event()  # set when a lease is added: the reaper re-plans its sleep
-        self._reaper = threading.Thread(target=self._reap_loop, name="lease-reaper", daemon=True)
+        self._last_retry = time.monotonic()
+        # woken when a lease is added, so it re-plans its sleep
+        self._reaper = Reaper(tick=self._reap_once, next_wake=self._next_wake, name="lease-reaper")
+        self.reaper_failed = self._reaper.failed  # the reaper died: the agent must exit
 
     # ------------------------------------------------------------ lifecycle
 
@@ -119,11 +118,9 @@ class AgentService:
 
     def shutdown(self) -> None:
         """Revert everything, then stop (SIGTERM)."""
-        self._stop.set()
-        self._wake.set()
+        self._reaper.stop(timeout=0)
         self.revert_all(reason="shutdown")
-        if self._reaper.is_alive():
-            self._reaper.join(timeout=2)
+        self._reaper.stop()
 
     def exempt_control_port(self, port: int) -> None:
         """Tell fault drivers which port is the agent's own API (set once, at start)."""
@@ -166,7 +163,7 @@ class AgentService:
         active = ActiveFault(request.fault_id, fault, request, undo, time.monotonic() + ttl)
         with self._lock:
             self._active[request.fault_id] = active
-        self._wake.set()
+        self._reaper.wake()
         self.metrics.applied(fault.name)
         log.info(
             "applied %s %s on %s: %s",
@@ -237,19 +234,12 @@ class AgentService:
             "stuck": stuck,
             "journal_corrupt_lines": self.journal.corrupt_lines,
             "journal": {"error": self._journal_error, "unwritten_reverts": unjournaled},
-            "reaper": {
-                "alive": self._reaper.is_alive() and not self.reaper_failed.is_set(),
-                "last_tick_age_s": round(time.monotonic() - self._last_tick, 3),
-            },
+            "reaper": self._reaper.describe(),
         }
 
     def reaper_problem(self) -> str | None:
         """Why the lease reaper cannot be trusted right now ("dead", "late"), else None."""
-        if self.reaper_failed.is_set() or (self._reaper.ident and not self._reaper.is_alive()):
-            return "reaper dead"
-        if time.monotonic() - self._last_tick > REAPER_LATE_S:
-            return "reaper late"
-        return None
+        return self._reaper.problem()
 
     # ------------------------------------------------------------ internals
 
@@ -348,36 +338,18 @@ class AgentService:
             return 1.0 if not busy else 0.5
         return min(1.0, max(0.005, earliest - time.monotonic()))
 
-    def _reap_loop(self) -> None:
-        """Expire leases until stopped. An error in one pass is logged and the next pass
-        runs; anything that still escapes marks the reaper dead (health, exit 4)."""
-        last_retry = time.monotonic()
-        try:
-            while not self._stop.is_set():
-                self._wake.wait(self._next_wake())
-                self._wake.clear()
-                if self._stop.is_set():
-                    return
-                try:
-                    last_retry = self._reap_once(last_retry)
-                except Exception:
-                    log.exception("lease reaper: this pass failed; the next one runs")
-                self._last_tick = time.monotonic()
-        except BaseException:
-            log.critical("lease reaper died: leases no longer expire", exc_info=True)
-            self.reaper_failed.set()
-
-    def _reap_once(self, last_retry: float) -> float:
+    def _reap_once(self) -> None:
         """Revert expired leases; every RETRY_STUCK_EVERY_S also retry failed reverts and
-        journal lines. Returns when retries last ran."""
+        journal lines that could not be written."""
         now = time.monotonic()
         with self._lock:
             expired = [fid for fid, a in self._active.items() if a.expires_at <= now]
         for fault_id in expired:
             log.warning("lease of %s expired: reverting", fault_id)
             self.revert(fault_id, reason="lease-expired")
-        if now - last_retry < RETRY_STUCK_EVERY_S:
-            return last_retry
+        if now - self._last_retry < RETRY_STUCK_EVERY_S:
+            return
+        self._last_retry = now
         with self._lock:
             stuck = list(self._stuck.items())
             unjournaled = list(self._unjournaled)
@@ -385,7 +357,6 @@ class AgentService:
             self._revert_undo(fault_id, undo, reason="retry")
         for fault_id in unjournaled:
             self._journal_reverted(fault_id)
-        return now
 
 
 def _lease_ttl(ttl_s: float | None) -> float:
