@@ -20,6 +20,10 @@ from pathlib import Path
 
 LEASE_DIR_ENV = "CHAOS_LEASE_DIR"
 FAULT_ID_ENV = "CHAOS_FAULT_ID"  # the tag chaos.host.procs puts on every helper
+# a helper outlives its lease by this much, so the agent (or its watchdog) takes back
+# the rules that send traffic to it first: a delay proxy gone before its REDIRECT would
+# turn added latency into refused connections. Still within the TTL + 5 s promise.
+HELPER_GRACE_S = 2.0
 
 
 def lease_path(directory: Path, fault_id: str) -> Path:
@@ -60,9 +64,10 @@ def from_environment() -> Path | None:
         return None
 
 
-def ended(path: Path | None, *, now: float | None = None) -> bool:
-    """True once a helper's lease has run out or is gone (reverted): time to exit."""
+def ended(path: Path | None, *, grace_s: float = HELPER_GRACE_S) -> bool:
+    """True once a helper's lease has run out (``grace_s`` ago) or is gone (reverted):
+    time for the helper to exit."""
     if path is None:
         return False
     until = expiry(path)
-    return until is None or until <= (time.time() if now is None else now)
+    return until is None or until + grace_s <= time.time()

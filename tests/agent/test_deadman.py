@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from chaos.agent.journal import UndoJournal
 from chaos.host import procs
 from tests.agent.deadman_lab import (
     AgentProcess,
@@ -72,6 +73,8 @@ def test_a_killed_agent_that_nothing_restarts_leaves_nothing_once_the_leases_end
             log = (journal / "watchdog.log").read_text()
             for fault_id in faults:
                 assert reverted_lines(log, fault_id) == 1, log
+            assert UndoJournal(journal).pending() == []
+            assert list((journal / "leases").iterdir()) == []
             assert time.monotonic() - applied_at >= TTL_S - 0.5  # it waited for the lease
         finally:
             agent.stop()
