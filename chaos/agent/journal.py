@@ -13,7 +13,7 @@ the middle of a write) is skipped and counted, never fatal: the ``prepared`` lin
 of a fault is fsync'd before the host changes, so a torn line means the host was
 not touched for that write.
 
-Next to the journal: ``leases/<fault id>`` (see :mod:`chaos.host.lease`: the mtime
+Next to the journal: ``leases/<hash of the fault id>`` (see :mod:`chaos.host.lease`: the mtime
 is the lease's wall-clock expiry, moved on every renewal), and two lock files that
 keep the agent and its watchdog (:mod:`chaos.agent.watchdog`) from ever acting on
 the journal at the same time: ``agent.lock`` is held by the live agent for its
@@ -89,7 +89,12 @@ class UndoJournal:
         if lease_until is not None:
             lease.write(self.lease_file(fault_id), expires_at=lease_until)
             record["lease_until"] = lease_until
-        self._append({**record, "request": request})
+        try:
+            self._append({**record, "request": request})
+        except OSError:
+            with contextlib.suppress(OSError):  # not journaled: no lease either
+                lease.remove(self.lease_file(fault_id))
+            raise
 
     def applied(self, *, fault_id: str, undo: dict[str, Any]) -> None:
         self._append({"op": "applied", "id": fault_id, "undo": undo})

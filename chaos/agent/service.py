@@ -10,7 +10,7 @@ Safety model:
 - the reaper survives every error (a journal that cannot be written included): a
   revert whose journal line failed is not re-applied, its line is retried; a dead or
   late reaper shows in health and ``reaper_failed`` tells the serve loop to exit 4;
-- each lease also lives on disk (``leases/<id>``, mtime = wall-clock expiry) so the
+- each lease also lives on disk (``leases/<hash of the id>``, mtime = wall-clock expiry) so the
   watchdog (chaos.agent.watchdog) and the fault's helper processes end with the
   lease even if this process is SIGKILLed.
 """
@@ -278,6 +278,7 @@ class AgentService:
                 "nothing was applied",
                 node=self.node,
             ) from exc
+        self._journal_written()
 
     def _journal_applied(self, fault: FaultType, request: FaultRequest, undo: Undo) -> None:
         try:
@@ -289,6 +290,7 @@ class AgentService:
                 "the fault was taken back",
                 node=self.node,
             ) from exc
+        self._journal_written()
 
     def _revert_undo(self, fault_id: str, undo: Undo, *, reason: str) -> bool:
         fault = self._catalog.get(undo.fault)
@@ -321,6 +323,11 @@ class AgentService:
             return
         with self._lock:
             self._unjournaled.discard(fault_id)
+        self._journal_written()
+
+    def _journal_written(self) -> None:
+        """A write went through: the journal error clears once no revert line is missing."""
+        with self._lock:
             if not self._unjournaled:
                 self._journal_error = None
 

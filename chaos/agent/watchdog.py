@@ -81,21 +81,13 @@ def revert_if_agent_dead(journal: UndoJournal, *, node: str, failed_at: dict[str
 
 
 def _lease_end(journal: UndoJournal, item: PendingFault) -> float:
-    on_disk = lease.expiry(journal.lease_file(item.id)) if _usable_id(item.id) else None
+    on_disk = lease.expiry(journal.lease_file(item.id))
     if on_disk is not None:
         return on_disk
     # no lease file: the agent removed it while reverting (the host is reverted and only
     # the journal line is missing), or it was lost: revert now (reverts are idempotent).
     # The journaled lease_until is not trusted over that: renewals never reach it.
     return 0.0
-
-
-def _usable_id(fault_id: str) -> bool:
-    try:
-        lease.lease_path(Path("."), fault_id)
-    except ValueError:
-        return False
-    return True
 
 
 def _revert(journal: UndoJournal, item: PendingFault, *, node: str) -> bool:

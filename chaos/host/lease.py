@@ -1,6 +1,7 @@
 """Lease files: a fault's lease expiry on disk, readable by processes that outlive the agent.
 
-One empty file per fault, ``<lease dir>/<fault id>``, whose modification time *is*
+One empty file per fault, ``<lease dir>/<sha256 of the fault id, 32 hex>`` (any fault
+id, whatever its characters or length, makes a safe file name), whose modification time *is*
 the lease's wall-clock expiry. The agent creates it before the host is touched,
 moves its mtime on every renewal and removes it once the fault is reverted.
 
@@ -14,6 +15,7 @@ agent is alive to revert them or not; the agent's watchdog reads the same files.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -27,9 +29,7 @@ HELPER_GRACE_S = 2.0
 
 
 def lease_path(directory: Path, fault_id: str) -> Path:
-    if not fault_id or "/" in fault_id or fault_id in (".", "..") or "\0" in fault_id:
-        raise ValueError(f"not a usable fault id for a lease file: {fault_id!r}")
-    return directory / fault_id
+    return directory / hashlib.sha256(fault_id.encode()).hexdigest()[:32]
 
 
 def write(path: Path, *, expires_at: float) -> None:
@@ -58,10 +58,7 @@ def from_environment() -> Path | None:
     directory, fault_id = os.environ.get(LEASE_DIR_ENV), os.environ.get(FAULT_ID_ENV)
     if not directory or not fault_id:
         return None
-    try:
-        return lease_path(Path(directory), fault_id)
-    except ValueError:
-        return None
+    return lease_path(Path(directory), fault_id)
 
 
 def ended(path: Path | None, *, grace_s: float = HELPER_GRACE_S) -> bool:

@@ -98,3 +98,19 @@ def test_the_lease_file_holds_the_expiry_and_goes_with_the_revert(tmp_path):
     assert journal.lease_file("a").stat().st_mtime == 2e9
     journal.reverted(fault_id="a")
     assert not journal.lease_file("a").exists()
+
+
+def test_any_fault_id_makes_a_safe_lease_file(tmp_path):
+    journal = UndoJournal(tmp_path)
+    for odd in ("../../etc/passwd", "x" * 300, "a/b", "."):
+        journal.prepared(
+            fault_id=odd,
+            fault="noop",
+            undo={"fault": "noop", "data": {}},
+            request={},
+            lease_until=1e9,
+        )
+        path = journal.lease_file(odd)
+        assert path.parent == tmp_path / "leases" and path.stat().st_mtime == 1e9
+        journal.reverted(fault_id=odd)
+        assert not path.exists()
