@@ -122,7 +122,7 @@ def _start_watchdog(config: AgentConfig) -> None:
             log.info("the watchdog of %s is already running", config.journal_dir)
             return
     argv = [sys.executable, "-m", "chaos.agent.watchdog"]
-    argv += ["--journal-dir", str(config.journal_dir), "--node", config.node]
+    argv += ["--journal-dir", str(config.journal_dir.resolve()), "--node", config.node]
     try:
         pid = procs.spawn_detached(argv)
     except HostError as exc:  # the leases still protect faults while the agent lives

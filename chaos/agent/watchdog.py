@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -115,13 +116,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--journal-dir", type=Path, required=True)
     parser.add_argument("--node", required=True)
     args = parser.parse_args(argv)
-    handler = _OpenPerRecordHandler(args.journal_dir / LOG_FILE)
+    directory = args.journal_dir.resolve()
+    os.chdir("/")  # a long-lived process must not keep a mount busy through its cwd
+    handler = _OpenPerRecordHandler(directory / LOG_FILE)
     handler.setFormatter(
         logging.Formatter("%(asctime)s watchdog[%(process)d] %(levelname)s %(message)s")
     )
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
-        return watch(args.journal_dir, node=args.node)
+        return watch(directory, node=args.node)
     except Exception:
         log.exception("watchdog failed")
         return 1
