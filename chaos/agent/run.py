@@ -90,7 +90,7 @@ def serve(config: AgentConfig) -> None:
     try:
         # helpers a fault starts (stressors, the delay proxy) inherit this and exit by
         # themselves when their lease file says the lease ended (chaos.host.lease)
-        os.environ[lease.LEASE_DIR_ENV] = str(config.journal_dir / LEASE_DIR)
+        os.environ[lease.LEASE_DIR_ENV] = str(config.journal_dir.resolve() / LEASE_DIR)
         server = build_server(config)
         _start_watchdog(config)
         _serve_until_stopped(server)
@@ -103,8 +103,10 @@ def serve(config: AgentConfig) -> None:
 
 
 def _take_journal(journal_dir: Path) -> int:
-    journal_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Hold the journal directory's agent lock for this process's whole life: its
+    watchdog knows the agent is dead when the kernel drops it."""
     try:
+        journal_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return hold_lock(
             journal_dir / AGENT_LOCK, timeout_s=AGENT_LOCK_WAIT_S, what="another agent"
         )
@@ -113,6 +115,9 @@ def _take_journal(journal_dir: Path) -> int:
             f"another agent uses the journal directory {journal_dir}; "
             "one agent per journal directory"
         ) from None
+    except OSError as exc:
+        message = f"cannot use the journal directory {journal_dir}: {exc.strerror}"
+        raise UsageError(message) from None
 
 
 def _start_watchdog(config: AgentConfig) -> None:
