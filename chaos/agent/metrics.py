@@ -15,6 +15,7 @@ class AgentMetrics:
     revert_failures: int = 0
     renewals: int = 0
     journal_corrupt_lines: int = 0
+    journal_errors: int = 0
     requests_unauthorized: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -64,6 +65,11 @@ class AgentMetrics:
                 "chaos_agent_unauthorized_requests_total",
                 self.requests_unauthorized,
                 "Requests refused with 401/403.",
+            ),
+            (
+                "chaos_agent_journal_write_errors_total",
+                self.journal_errors,
+                "Journal or lease-file writes the disk refused (ENOSPC, EIO, EROFS).",
             ),
             (
                 "chaos_agent_journal_corrupt_lines",

@@ -1,6 +1,6 @@
 """The agent's HTTP API (see docs/agent.md) on the shared JSON server (:mod:`chaos.agent.http`).
 
-Unauthenticated: ``GET /healthz`` (liveness, says only "ok") and ``GET /metrics``
+Unauthenticated: ``GET /healthz`` (liveness: "ok", or 503 "reaper dead/late") and ``GET /metrics``
 (counts, no secrets). Everything under ``/v1`` needs credentials; a request
 without them gets 401, with wrong ones 403, and changes nothing.
 """
@@ -44,6 +44,9 @@ class _Handler(JsonHandler):
 
     def public(self, method: str, path: str) -> tuple[HTTPStatus, str] | None:
         if method == "GET" and path == "/healthz":
+            problem = self.server.service.reaper_problem()  # leases that no longer expire
+            if problem is not None:
+                return HTTPStatus.SERVICE_UNAVAILABLE, f"{problem}\n"
             return HTTPStatus.OK, "ok\n"
         if method == "GET" and path == "/metrics":
             return HTTPStatus.OK, self._metrics()

@@ -6,7 +6,13 @@ Safety model:
   SIGKILL, partition), the reaper reverts it at expiry;
 - on start, everything the journal lists as still applied is reverted;
 - on SIGTERM (``shutdown``), everything is reverted before exit;
-- a revert that fails stays pending and is retried; it is reported in health.
+- a revert that fails stays pending and is retried; it is reported in health;
+- the reaper survives every error (a journal that cannot be written included): a
+  revert whose journal line failed is not re-applied, its line is retried; a dead or
+  late reaper shows in health and ``reaper_failed`` tells the serve loop to exit 4;
+- each lease also lives on disk (``leases/<hash of the id>``, mtime = wall-clock expiry) so the
+  watchdog (chaos.agent.watchdog) and the fault's helper processes end with the
+  lease even if this process is SIGKILLed.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 from chaos import __version__
 from chaos.agent.journal import UndoJournal
 from chaos.agent.metrics import AgentMetrics
+from chaos.agent.reaper import Reaper
 from chaos.errors import ChaosError, FaultError
 from chaos.faults import pinning, wire
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo, Where
@@ -87,9 +94,12 @@ class AgentService:
         self._active: dict[str, ActiveFault] = {}
         self._stuck: dict[str, tuple[str, Undo]] = {}  # id -> (fault name, undo) not reverted
         self._used_ids: set[str] = set()
-        self._stop = threading.Event()
-        self._wake = threading.Event()  # set when a lease is added: the reaper re-plans its sleep
-        self._reaper = threading.Thread(target=self._reap_loop, name="lease-reaper", daemon=True)
+        self._unjournaled: set[str] = set()  # reverted on the host, "reverted" line not written
+        self._journal_error: str | None = None
+        self._last_retry = time.monotonic()
+        # woken when a lease is added, so it re-plans its sleep
+        self._reaper = Reaper(tick=self._reap_once, next_wake=self._next_wake, name="lease-reaper")
+        self.reaper_failed = self._reaper.failed  # the reaper died: the agent must exit
 
     # ------------------------------------------------------------ lifecycle
 
@@ -99,17 +109,18 @@ class AgentService:
             undo = Undo.from_json(pending.undo)
             log.warning("reverting fault %s (%s) left by a previous run", pending.id, undo.fault)
             self._revert_undo(pending.id, undo, reason="startup")
-        self.journal.compact()
+        try:
+            self.journal.compact()
+        except OSError as exc:
+            self._note_journal_error("compact", exc)
         self.metrics.journal_corrupt_lines = self.journal.corrupt_lines
         self._reaper.start()
 
     def shutdown(self) -> None:
         """Revert everything, then stop (SIGTERM)."""
-        self._stop.set()
-        self._wake.set()
+        self._reaper.stop(timeout=0)
         self.revert_all(reason="shutdown")
-        if self._reaper.is_alive():
-            self._reaper.join(timeout=2)
+        self._reaper.stop()
 
     def exempt_control_port(self, port: int) -> None:
         """Tell fault drivers which port is the agent's own API (set once, at start)."""
@@ -135,11 +146,11 @@ class AgentService:
             raise Gone(exc.message, node=self.node, target=exc.target) from exc
         self._check_target(fault, request)
         undo = fault.prepare(request, self._host)
-        self.journal.prepared(
-            fault_id=request.fault_id, fault=fault.name, undo=undo.to_json(), request=dict(raw)
-        )
+        self._journal_prepared(fault, request, undo, raw, lease_until=time.time() + ttl)
         try:
             undo = fault.apply(request, undo, self._host)
+            # inside the try: a fault whose journal line cannot be written is taken back
+            self._journal_applied(fault, request, undo)
         except Exception as exc:
             # whatever half happened is undone before the error is reported
             self._revert_undo(request.fault_id, undo, reason="failed-apply")
@@ -149,11 +160,10 @@ class AgentService:
                     exc.message, target=request.target.display, node=self.node
                 ) from exc
             raise FaultError(f"{fault.name} failed: {exc!r}", node=self.node) from exc
-        self.journal.applied(fault_id=request.fault_id, undo=undo.to_json())
         active = ActiveFault(request.fault_id, fault, request, undo, time.monotonic() + ttl)
         with self._lock:
             self._active[request.fault_id] = active
-        self._wake.set()
+        self._reaper.wake()
         self.metrics.applied(fault.name)
         log.info(
             "applied %s %s on %s: %s",
@@ -175,6 +185,12 @@ class AgentService:
                     continue
                 active.expires_at = time.monotonic() + ttl
                 renewed.append(fault_id)
+        lease_until = time.time() + ttl
+        for fault_id in renewed:
+            try:
+                self.journal.renew_lease(fault_id=fault_id, lease_until=lease_until)
+            except OSError as exc:  # the in-memory lease still holds; health shows it
+                self._note_journal_error("renew", exc)
         self.metrics.renewals += len(renewed)
         return {"renewed": renewed, "unknown": unknown}
 
@@ -209,6 +225,7 @@ class AgentService:
         with self._lock:
             stuck = sorted(self._stuck)
             active = len(self._active)
+            unjournaled = sorted(self._unjournaled)
         return {
             "version": __version__,
             "node": self.node,
@@ -216,7 +233,13 @@ class AgentService:
             "active": active,
             "stuck": stuck,
             "journal_corrupt_lines": self.journal.corrupt_lines,
+            "journal": {"error": self._journal_error, "unwritten_reverts": unjournaled},
+            "reaper": self._reaper.describe(),
         }
+
+    def reaper_problem(self) -> str | None:
+        """Why the lease reaper cannot be trusted right now ("dead", "late"), else None."""
+        return self._reaper.problem()
 
     # ------------------------------------------------------------ internals
 
@@ -231,6 +254,44 @@ class AgentService:
                 target=target.display,
             )
 
+    def _journal_prepared(
+        self,
+        fault: FaultType,
+        request: FaultRequest,
+        undo: Undo,
+        raw: Mapping[str, Any],
+        *,
+        lease_until: float,
+    ) -> None:
+        try:
+            self.journal.prepared(
+                fault_id=request.fault_id,
+                fault=fault.name,
+                undo=undo.to_json(),
+                request=dict(raw),
+                lease_until=lease_until,
+            )
+        except OSError as exc:  # nothing touched yet: refuse rather than apply unjournaled
+            self._note_journal_error("prepare", exc)
+            raise FaultError(
+                f"{fault.name}: the agent's journal cannot be written ({exc.strerror}); "
+                "nothing was applied",
+                node=self.node,
+            ) from exc
+        self._journal_written()
+
+    def _journal_applied(self, fault: FaultType, request: FaultRequest, undo: Undo) -> None:
+        try:
+            self.journal.applied(fault_id=request.fault_id, undo=undo.to_json())
+        except OSError as exc:
+            self._note_journal_error("apply", exc)
+            raise FaultError(
+                f"{fault.name}: the agent's journal cannot be written ({exc.strerror}); "
+                "the fault was taken back",
+                node=self.node,
+            ) from exc
+        self._journal_written()
+
     def _revert_undo(self, fault_id: str, undo: Undo, *, reason: str) -> bool:
         fault = self._catalog.get(undo.fault)
         try:
@@ -243,12 +304,37 @@ class AgentService:
                 self._stuck[fault_id] = (undo.fault, undo)
             self.metrics.revert_failures += 1
             return False
-        self.journal.reverted(fault_id=fault_id)
         with self._lock:
             self._stuck.pop(fault_id, None)
+        self._journal_reverted(fault_id)
         self.metrics.reverted(reason)
         log.info("reverted %s (%s): %s", fault_id, undo.fault, reason)
         return True
+
+    def _journal_reverted(self, fault_id: str) -> None:
+        """Write the "reverted" line; if the disk refuses, the host stays reverted and only
+        the line is retried (a restart would revert it again, which is harmless)."""
+        try:
+            self.journal.reverted(fault_id=fault_id)
+        except OSError as exc:
+            self._note_journal_error("revert", exc)
+            with self._lock:
+                self._unjournaled.add(fault_id)
+            return
+        with self._lock:
+            self._unjournaled.discard(fault_id)
+        self._journal_written()
+
+    def _journal_written(self) -> None:
+        """A write went through: the journal error clears once no revert line is missing."""
+        with self._lock:
+            if not self._unjournaled:
+                self._journal_error = None
+
+    def _note_journal_error(self, what: str, exc: OSError) -> None:
+        self._journal_error = f"{what}: {exc.strerror or exc.__class__.__name__}"
+        self.metrics.journal_errors += 1
+        log.error("journal %s: %s failed: %s", self.journal.directory, what, exc)
 
     def _next_wake(self) -> float:
         """Sleep until the earliest lease expiry (at most 1 s): an idle agent barely wakes."""
@@ -259,25 +345,25 @@ class AgentService:
             return 1.0 if not busy else 0.5
         return min(1.0, max(0.005, earliest - time.monotonic()))
 
-    def _reap_loop(self) -> None:
-        last_retry = time.monotonic()
-        while True:
-            self._wake.wait(self._next_wake())
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            now = time.monotonic()
-            with self._lock:
-                expired = [fid for fid, a in self._active.items() if a.expires_at <= now]
-            for fault_id in expired:
-                log.warning("lease of %s expired: reverting", fault_id)
-                self.revert(fault_id, reason="lease-expired")
-            if now - last_retry >= RETRY_STUCK_EVERY_S:
-                last_retry = now
-                with self._lock:
-                    stuck = list(self._stuck.items())
-                for fault_id, (_, undo) in stuck:
-                    self._revert_undo(fault_id, undo, reason="retry")
+    def _reap_once(self) -> None:
+        """Revert expired leases; every RETRY_STUCK_EVERY_S also retry failed reverts and
+        journal lines that could not be written."""
+        now = time.monotonic()
+        with self._lock:
+            expired = [fid for fid, a in self._active.items() if a.expires_at <= now]
+        for fault_id in expired:
+            log.warning("lease of %s expired: reverting", fault_id)
+            self.revert(fault_id, reason="lease-expired")
+        if now - self._last_retry < RETRY_STUCK_EVERY_S:
+            return
+        self._last_retry = now
+        with self._lock:
+            stuck = list(self._stuck.items())
+            unjournaled = list(self._unjournaled)
+        for fault_id, (_, undo) in stuck:
+            self._revert_undo(fault_id, undo, reason="retry")
+        for fault_id in unjournaled:
+            self._journal_reverted(fault_id)
 
 
 def _lease_ttl(ttl_s: float | None) -> float:

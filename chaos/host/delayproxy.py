@@ -9,8 +9,10 @@ For every redirected connection it reads the original destination (``SO_ORIGINAL
 connects there with ``SO_MARK = M`` (so the redirect rule skips its own traffic), and
 relays both ways. Each client→upstream chunk is delivered ``D ± uniform(J)`` after it
 arrived, never before an earlier chunk (order is preserved); upstream→client passes
-straight, so a request/response round trip gains about ``D``. It exits by itself after
-``T`` seconds (a dead-man's switch if the agent dies) and on SIGTERM.
+straight, so a request/response round trip gains about ``D``. It exits on SIGTERM,
+after ``T`` seconds (a hard cap) and -- the dead-man's switch if the agent dies -- as
+soon as its fault's lease ends (its lease file, found through the environment and
+re-read every second: see :mod:`chaos.host.lease`).
 """
 
 from __future__ import annotations
@@ -25,12 +27,16 @@ import struct
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+from chaos.host import lease
 
 SO_ORIGINAL_DST = 80  # from linux/netfilter_ipv4.h; not exported by the socket module
 SO_MARK = getattr(socket, "SO_MARK", 36)
 CHUNK_BYTES = 65536
 QUEUE_CHUNKS = 256  # bounds memory per connection; a full queue back-pressures the client
 CONNECT_TIMEOUT_S = 10
+LEASE_CHECK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -168,9 +174,19 @@ async def serve(cfg: ProxyConfig) -> None:
     server = await asyncio.start_server(
         lambda r, w: _handle(r, w, cfg), "0.0.0.0", cfg.port, reuse_address=True
     )
+    watcher = asyncio.create_task(_stop_when_lease_ends(lease.from_environment(), stop))
     async with server:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), cfg.ttl_s)
+    watcher.cancel()
+
+
+async def _stop_when_lease_ends(path: Path | None, stop: asyncio.Event) -> None:
+    if path is None:
+        return
+    while not lease.ended(path):
+        await asyncio.sleep(LEASE_CHECK_S)
+    stop.set()
 
 
 def parse_args(argv: Sequence[str] | None = None) -> ProxyConfig:

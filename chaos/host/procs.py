@@ -63,6 +63,31 @@ def spawn_tagged(
     return proc.pid
 
 
+def spawn_detached(argv: Sequence[str]) -> int:
+    """Start a process meant to outlive us (the agent's watchdog); return its PID.
+
+    Its own session keeps a SIGKILL of our process group (or a terminal's Ctrl-C) from
+    reaching it; it carries no fault tag (never stopped as a fault's helper); its
+    stdio is /dev/null, never our stdout/stderr (whoever reads those would otherwise
+    wait for it to exit): it writes its own log.
+    """
+    env = {k: v for k, v in os.environ.items() if k != TAG}
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:
+        raise HostError(f"could not start {' '.join(argv)}: {exc}") from exc
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+    return proc.pid
+
+
 def find_tagged(fault_id: str) -> list[int]:
     """Live processes (never ourselves) whose environment carries ``fault_id``'s tag."""
     me = os.getpid()

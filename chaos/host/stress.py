@@ -2,8 +2,12 @@
 
 Run as ``python -m chaos.host.stress cpu --workers N --load PCT --ttl-s T`` or
 ``python -m chaos.host.stress memory --mib M --ttl-s T``. Both stop by themselves
-after the TTL (a dead-man's switch if the agent dies) and on SIGTERM. CPU workers are
-processes, not threads, so the GIL cannot cap the load below one core per worker.
+on SIGTERM, after the TTL (a hard cap), and -- the dead-man's switch if the agent
+dies -- as soon as their fault's lease ends: started by an agent they find their
+lease file through the environment (:mod:`chaos.host.lease`) and re-read it every
+second, so they live as long as the lease (renewals included), not as long as the TTL.
+CPU workers are processes, not threads, so the GIL cannot cap the load below one core
+per worker.
 
 A stressor counts against the target only when it shares the target's cgroups, so
 ``join_cgroup`` writes it into the target's cpu/memory cgroups (v1 or v2).
@@ -20,11 +24,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from chaos.host import lease
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 V2_KEY = "unified"  # key for the cgroup v2 line ("0::/path") in cgroup_of()
 PERIOD_S = 0.1
 PAGE = os.sysconf("SC_PAGE_SIZE")
 JOIN_CONTROLLERS = ("cpu", "memory")
+LEASE_CHECK_S = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -61,6 +68,22 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+class LeaseWatch:
+    """Whether our fault's lease ended, reading its file at most once per LEASE_CHECK_S."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._next = 0.0
+        self._ended = False
+
+    def ended(self) -> bool:
+        now = time.monotonic()
+        if self.path is not None and not self._ended and now >= self._next:
+            self._next = now + LEASE_CHECK_S
+            self._ended = lease.ended(self.path)
+        return self._ended
+
+
 def _burn(*, load: float, deadline: float, parent: int) -> None:
     """Use ``load`` % of one core in every 100 ms period; quit at the deadline or if orphaned.
 
@@ -71,7 +94,8 @@ def _burn(*, load: float, deadline: float, parent: int) -> None:
     busy = PERIOD_S * load / 100
     period_end = time.monotonic()
     cpu_goal = time.process_time()
-    while time.monotonic() < deadline and os.getppid() == parent:
+    watch = LeaseWatch(lease.from_environment())
+    while time.monotonic() < deadline and os.getppid() == parent and not watch.ended():
         period_end = max(period_end + PERIOD_S, time.monotonic())
         cpu_goal = min(cpu_goal + busy, time.process_time() + PERIOD_S)
         while time.process_time() < cpu_goal and time.monotonic() < period_end:
@@ -108,7 +132,8 @@ def run_memory(*, mib: int, ttl_s: float) -> None:
     block = bytearray(mib * 1024 * 1024)
     block[::PAGE] = b"\x01" * len(range(0, len(block), PAGE))
     deadline = time.monotonic() + ttl_s
-    while time.monotonic() < deadline:
+    watch = LeaseWatch(lease.from_environment())
+    while time.monotonic() < deadline and not watch.ended():
         time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
     del block
 

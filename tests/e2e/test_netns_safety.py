@@ -85,17 +85,20 @@ def test_killed_agent_reverts_its_journal_when_restarted(netns_resilient_lab: La
         os.kill(node.agent_pid, signal.SIGKILL)  # the lab's own agent process
         time.sleep(0.3)
         assert our_chains(lab), "a SIGKILLed agent cannot revert: the rules are still there"
+        # whichever comes first reverts: the restarted agent (its journal, at start) or
+        # the dead agent's watchdog (at lease expiry); never both (tests/agent/test_deadman.py)
         wait_for(
             lambda: our_chains(lab) == [],
             timeout=10,
-            what="the restarted agent to revert its journal",
+            what="the restarted agent or the watchdog to revert the journal",
         )
-        restarted = next(
-            n
-            for n in lab_status(chaos_home=lab.home, lab_id=lab.state.lab_id).nodes
-            if n.name == "store"
-        )
-        assert restarted.agent_pid != node.agent_pid
+
+        def restarted() -> bool:
+            nodes = lab_status(chaos_home=lab.home, lab_id=lab.state.lab_id).nodes
+            store = next(n for n in nodes if n.name == "store")
+            return store.agent_pid != node.agent_pid
+
+        wait_for(restarted, timeout=15, what="the lab to restart the agent")
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)

@@ -88,3 +88,22 @@ def test_a_proxy_that_cannot_start_says_why_and_leaves_nothing(
         procs.start_delay_proxy(fault_id=fid, netns_pid=netns.a_pid, port=netns.tcp_port,
                                 delay_ms=10, jitter_ms=0, mark=MARK, ttl_s=5)  # fmt: skip
     assert procs.find_tagged(fid) == []
+
+
+@needs_root
+def test_proxy_ends_with_its_lease_not_its_ttl(
+    netns: NetPair, fault_id: Callable[[], str], tmp_path, monkeypatch
+) -> None:
+    from chaos.host import lease
+
+    fid = fault_id()
+    lease.write(lease.lease_path(tmp_path, fid), expires_at=time.time() + 1.5)
+    monkeypatch.setenv(lease.LEASE_DIR_ENV, str(tmp_path))  # as `chaos agent serve` sets it
+    pid, _ = procs.start_delay_proxy(fault_id=fid, netns_pid=netns.a_pid, port=PROXY_PORT,
+                                     delay_ms=10, jitter_ms=0, mark=MARK, ttl_s=3600)  # fmt: skip
+    time.sleep(1.0)
+    assert procfs.pid_alive(pid)
+    deadline = time.monotonic() + 6  # the lease's end + 2 s grace + one look a second
+    while procs.find_tagged(fid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert procs.find_tagged(fid) == [] and not procfs.pid_alive(pid)

@@ -144,3 +144,42 @@ def test_a_cgroup_outside_our_cgroup_namespace_is_skipped_not_walked_out_of_the_
     monkeypatch.setattr(stress, "cgroup_of", lambda pid: {stress.V2_KEY: "/../../../kubepods/pod1"})
     assert stress.join_cgroup(child_pid=12345, target_pid=1, root=root) == []
     assert escape.read_text() == ""  # nothing written outside the root
+
+
+def test_stressors_live_as_long_as_their_lease_not_their_ttl(
+    fault_id: Callable[[], str], tmp_path: Path
+) -> None:
+    """Started by an agent that then dies, a stressor ends with its lease (renewals
+    included), not after its one-hour TTL."""
+    from chaos.host import lease
+
+    cpu, mem = fault_id(), fault_id()
+    for fid in (cpu, mem):
+        lease.write(lease.lease_path(tmp_path, fid), expires_at=time.time() + 2)
+    env = {lease.LEASE_DIR_ENV: str(tmp_path)}
+    procs.spawn_tagged(stress.cpu_argv(workers=1, load=5, ttl_s=3600), fault_id=cpu, env_extra=env)
+    procs.spawn_tagged(stress.memory_argv(mib=4, ttl_s=3600), fault_id=mem, env_extra=env)
+    assert _wait(lambda: len(procs.find_tagged(cpu)) == 2 and procs.find_tagged(mem), 3)
+    time.sleep(1)
+    for fid in (cpu, mem):  # a renewal: the lease now ends 2 s from here
+        lease.write(lease.lease_path(tmp_path, fid), expires_at=time.time() + 2)
+    time.sleep(1.5)  # past the first expiry: the renewal kept them
+    assert len(procs.find_tagged(cpu)) == 2 and procs.find_tagged(mem)
+    # gone at the lease's end + the helpers' grace (2 s) + one look a second
+    assert _wait(lambda: not procs.find_tagged(cpu) and not procs.find_tagged(mem), 5)
+
+
+def test_a_stressor_whose_lease_file_is_gone_stops(
+    fault_id: Callable[[], str], tmp_path: Path
+) -> None:
+    from chaos.host import lease
+
+    fid = fault_id()
+    path = lease.lease_path(tmp_path, fid)
+    lease.write(path, expires_at=time.time() + 600)
+    env = {lease.LEASE_DIR_ENV: str(tmp_path)}
+    procs.spawn_tagged(stress.memory_argv(mib=4, ttl_s=3600), fault_id=fid, env_extra=env)
+    assert _wait(lambda: bool(procs.find_tagged(fid)), 3)
+    time.sleep(0.5)
+    lease.remove(path)  # what a revert (by the agent or its watchdog) does first
+    assert _wait(lambda: not procs.find_tagged(fid), 3)
