@@ -9,7 +9,10 @@ matters:
   loop starts reverting without waiting for the store;
 - a second operator halt cuts the recovery measurement short;
 - a failure outside the run loop (Locust died) is recorded once, cuts the recovery
-  measurement and aborts.
+  measurement and aborts;
+- a store that cannot record the run, or a fault its agent dropped before its time,
+  aborts at once and cuts the recovery measurement: the run ends exit 4 whatever the
+  SLIs said, since it either was not recorded or did not test what it says.
 
 ``request_abort`` is safe to call from a signal handler or another thread: it only
 sets flags.
@@ -44,6 +47,8 @@ class RunGuard:
         self.abort_reason = ""
         self.abort_at: float | None = None  # wall time of the first abort request
         self.error: ChaosError | None = None
+        self.store_failure: str | None = None  # why the run could not be recorded
+        self.dropped: list[str] = []  # faults an agent dropped before their duration ended
         self._monitor, self._emit = monitor, emit
         self._slis_by_name = {sli.name: sli for sli in sli_specs}
         self._lock = threading.Lock()
@@ -59,6 +64,23 @@ class RunGuard:
                 self.cut_recovery.set()
         self.abort.set()
         return first
+
+    def store_failed(self, reason: str) -> None:
+        """The store cannot record the run (or read its halts): revert at once, exit 4.
+        Called under the event bus's lock, from any thread: flags only, no event."""
+        with self._lock:
+            if self.store_failure is None:
+                self.store_failure = reason
+        self.cut_recovery.set()
+        self.abort.set()
+
+    def fault_dropped(self, reason: str) -> None:
+        """An agent no longer holds a fault whose duration has not ended: revert the rest
+        at once; the run cannot pass."""
+        with self._lock:
+            self.dropped.append(reason)
+        self.cut_recovery.set()
+        self.abort.set()
 
     def raised(self, error: ChaosError) -> None:
         """The run loop raised: the run ends in this error."""

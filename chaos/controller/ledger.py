@@ -124,6 +124,19 @@ def describe(fault: PlannedFault) -> str:
     return f"{fault.label} [{fault.target.display}]"
 
 
+def dropped_reason(applied: AppliedFault, *, held_s: float) -> str | None:
+    """Why a run whose agent dropped ``applied`` after ``held_s`` cannot pass; None when
+    dropping it early changes nothing (an irreversible fault did all it does at apply)."""
+    fault = applied.planned
+    if not fault.fault.reversible:
+        return None
+    return (
+        f"fault {describe(fault)} on node {fault.target.node or '?'} was dropped by the agent "
+        f"after {held_s:.1f}s of its {fault.duration:g}s (lease lost): the experiment did "
+        "not test what it says"
+    )
+
+
 def fault_data(fault: PlannedFault) -> dict[str, Any]:
     return {
         "fault": fault.fault.name,
