@@ -83,7 +83,7 @@ def test_a_verdict_to_show_only_once_recorded_reaches_nobody_when_it_is_not():
 
 def test_reading_a_store_that_is_not_there_creates_nothing(tmp_path):
     missing = tmp_path / "nowhere" / "chaos.db"
-    with pytest.raises(NotFoundError, match="no run store at .*nowhere/chaos.db"):
+    with pytest.raises(NotFoundError, match=r"no run store at .*nowhere/chaos\.db"):
         RunStore(sqlite_url(missing), create=False)
     assert not missing.parent.exists()
     made = RunStore(sqlite_url(missing))  # a run still makes its store
