@@ -7,6 +7,7 @@ live in ``guard``; what the loop's events carry, in ``payloads``.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import tempfile
 import time
@@ -315,7 +316,9 @@ class RunEngine:
             ),
             only_if_recorded=only_if_recorded,
         )
-        return result if shown is not None else None
+        if shown is None:
+            return None
+        return dataclasses.replace(result, recorded=guard.store_failure is None)
 
     # ------------------------------------------------------------ helpers
 

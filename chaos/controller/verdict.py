@@ -35,6 +35,7 @@ class RunResult:
     reasons: tuple[str, ...]
     time_to_recover_s: float | None = None
     unreverted: tuple[str, ...] = ()
+    recorded: bool = True  # False: the store failed the run; it is not (fully) stored
 
 
 def decide(

@@ -60,6 +60,7 @@ def test_a_store_that_fills_up_mid_fault_aborts_and_reverts(
 
     assert time.monotonic() - started < 10, "the run must stop at once, not at the fault's end"
     assert result.status is RunStatus.ERROR and int(result.exit_code) == 4
+    assert not result.recorded
     assert result.reasons[0].startswith("the run could not be recorded: cannot write ")
     assert "database or disk is full" in result.reasons[0]
     assert api_process.client().faults() == []
