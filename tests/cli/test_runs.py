@@ -103,3 +103,11 @@ def test_a_corrupt_page_inside_one_run_fails_its_show_not_the_list(tmp_path):
     line = one_line_error(chaos("runs", "show", run_id, home=tmp_path, db=sqlite_url(db)), 4)
     assert line.startswith("error: cannot use the run store sqlite:///")
     assert line.endswith("database disk image is malformed")
+
+
+def test_an_unknown_run_in_an_existing_store_is_exit_2(tmp_path):
+    db = tmp_path / "chaos.db"
+    recorded_store(db)
+    for command in (("runs", "show", "nope"), ("report", "nope")):
+        line = one_line_error(chaos(*command, home=tmp_path, db=sqlite_url(db)), 2)
+        assert "no run with id 'nope'" in line
