@@ -13,6 +13,7 @@ import threading
 import time
 
 from chaos.controller.events import RunStatus
+from chaos.report.document import build_document
 from chaos.store.repository import RunStore, sqlite_url
 from tests.controller.runs import experiment_text, make_run
 from tests.support import wait_for
@@ -58,6 +59,9 @@ def test_a_fault_the_agent_dropped_early_ends_the_run_exit_4(api_process, homepa
     assert stored.run.reasons[0] == reason
     lost = [e for e in stored.events if e.kind == "fault.lease_lost"]
     assert len(lost) == 1 and lost[0].data["node"] == "n1"
+    faults = build_document(stored)["faults"]  # what every report shows of the fault
+    assert [(f["outcome"], f["node"]) for f in faults] == [("lease_lost", "n1")]
+    assert faults[0]["message"] == reason
 
 
 def test_a_fault_held_for_its_whole_duration_still_passes(api_process, homepage, tmp_path):
