@@ -34,13 +34,14 @@ class AgentExecutor:
         *,
         credentials: AgentCredentials,
         lease_ttl_s: float,
-        on_lease_lost: Callable[[AppliedFault], None] | None = None,
+        on_lease_lost: Callable[[AppliedFault, str | None], None] | None = None,
         timeout_s: float = 5.0,
     ) -> None:
         self.lease_ttl_s = lease_ttl_s
         self._credentials = credentials
         self._timeout = timeout_s
-        self._on_lease_lost = on_lease_lost or (lambda applied: None)
+        # (fault, None): the agent no longer holds it; (fault, why): its lease ran out here
+        self._on_lease_lost = on_lease_lost or (lambda applied, why: None)
         self._lock = threading.Lock()
         self._clients: dict[str, AgentClient] = {}
         self._leases: dict[str, dict[str, AppliedFault]] = {}  # agent URL -> fault id -> fault
@@ -136,8 +137,12 @@ class AgentExecutor:
         try:
             answer = self.client(url).renew(list(leases), ttl_s=self.lease_ttl_s)
         except AgentError as exc:
-            # nothing to do but keep trying: if this lasts, the agent reverts at expiry
+            # keep trying; but a lease not renewed for its TTL has run out, whatever the
+            # agent does now: the fault was not held for its duration
             log.warning("renewing %d lease(s) on %s failed: %s", len(leases), url, exc.message)
+            why = f"its lease ran out: the agent could not be reached to renew it ({exc.message})"
+            for applied in self._expired(url, leases, now=time.time()):
+                self._on_lease_lost(applied, why)
             return
         with self._lock:
             self._renewed_at[url] = started
@@ -146,7 +151,21 @@ class AgentExecutor:
             with self._lock:
                 still_ours = self._leases.get(url, {}).pop(fault_id, None) is not None
             if applied is not None and still_ours:
-                self._on_lease_lost(applied)
+                self._on_lease_lost(applied, None)
+
+    def _expired(
+        self, url: str, leases: dict[str, AppliedFault], *, now: float
+    ) -> list[AppliedFault]:
+        """The leases of ``leases`` not renewed for a whole TTL, taken off the renewals."""
+        expired = []
+        with self._lock:
+            renewed = self._renewed_at.get(url, 0.0)
+            held = self._leases.get(url, {})
+            for fault_id, applied in leases.items():
+                ran_out = max(applied.applied_at, renewed) + self.lease_ttl_s < now
+                if ran_out and held.pop(fault_id, None) is not None:
+                    expired.append(applied)
+        return expired
 
 
 def still_in_place(fault: PlannedFault, lease_ends_at: float) -> str:

@@ -115,11 +115,12 @@ class RunEngine:
         fault at once and end with exit 4. Safe from any thread: it only sets flags."""
         self._guard.store_failed(reason)
 
-    def lease_lost(self, applied: AppliedFault) -> None:
+    def lease_lost(self, applied: AppliedFault, why: str | None = None) -> None:
         """An agent no longer holds ``applied`` (it reverted it: lease expired, agent
-        restarted). Before its duration ended, the experiment did not test what it says:
-        revert the rest at once, exit 4."""
-        reason = dropped_reason(applied, held_s=time.time() - applied.applied_at)
+        restarted), or its lease ran out unrenewed (``why``). Before its duration ended,
+        the experiment did not test what it says: revert the rest at once, exit 4."""
+        held_s = time.time() - applied.applied_at
+        reason = dropped_reason(applied, held_s=held_s, why=why)
         if reason is None:
             self._emit(
                 EventKind.LEASE_LOST,

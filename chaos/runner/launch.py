@@ -89,7 +89,7 @@ def prepare_run(
         lease_ttl_s=experiment.spec.safety.lease_ttl,
         # a lambda: the engine is made below; the lease keeper only calls this once a
         # fault is applied, from its own thread
-        on_lease_lost=lambda applied: engine.lease_lost(applied),  # noqa: PLW0108
+        on_lease_lost=lambda applied, why: engine.lease_lost(applied, why),  # noqa: PLW0108
     )
     engine = RunEngine(
         experiment=experiment,

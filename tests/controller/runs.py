@@ -7,23 +7,27 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from chaos.controller.agent_client import AgentCredentials
+from chaos.controller.agent_client import AgentClient, AgentCredentials
 from chaos.controller.events import Event
 from chaos.controller.verdict import RunResult
+from chaos.errors import AgentError
 from chaos.faults import CATALOG
 from chaos.runner.launch import PreparedRun, RunSettings, prepare_run
 from chaos.spec.loader import load_text
 from chaos.store.repository import RunStore
 from chaos.targets import Scope
 from tests.conftest import TOKEN
+from tests.support import free_base_port, wait_for
 
 LAB = f"store-ctl-{os.getpid()}"
 
@@ -53,23 +57,82 @@ def homepage() -> Iterator[str]:
         thread.join()
 
 
-@pytest.fixture
-def api_process(start_agent) -> Iterator:
-    """An agent on loopback for node n1, and a process of our lab that it serves."""
-    agent = start_agent()
+@contextmanager
+def lab_process(agent_url: str) -> Iterator[None]:
+    """A process of our lab, labelled app=api, served by the agent at ``agent_url``."""
     env = {
         **os.environ,
         "CHAOS_LAB_ID": LAB,
         "CHAOS_LABELS": "app=api",
-        "CHAOS_AGENT": agent.url,
+        "CHAOS_AGENT": agent_url,
         "CHAOS_NODE": "n1",
     }
     process = subprocess.Popen(["sleep", "120"], env=env)
     try:
-        yield agent
+        yield
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.fixture
+def api_process(start_agent) -> Iterator:
+    """An agent on loopback for node n1 (in this process), and a process it serves."""
+    agent = start_agent()
+    with lab_process(agent.url):
+        yield agent
+
+
+@dataclass
+class AgentProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def client(self) -> AgentClient:
+        return AgentClient(self.url, credentials=AgentCredentials(token=TOKEN))
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no revert, its connections gone with it."""
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def killable_agent(tmp_path) -> Iterator[AgentProcess]:
+    """``chaos agent serve`` for node n1 as its own process (so it can die for real), and
+    a process it serves."""
+    port = free_base_port(span=1)
+    journal = str(tmp_path / "agent-journal")
+    serve = ["agent", "serve", "--listen", f"127.0.0.1:{port}", "--node", "n1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chaos", *serve, "--journal-dir", journal],
+        env={**os.environ, "CHAOS_AGENT_TOKEN": TOKEN},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    agent = AgentProcess(url=f"http://127.0.0.1:{port}", process=process)
+    try:
+        wait_for(lambda: _answers(agent), timeout=20, what="the agent to serve")
+        with lab_process(agent.url):
+            yield agent
+    finally:
+        process.terminate()  # reverts whatever it still holds
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _answers(agent: AgentProcess) -> bool:
+    client = agent.client()
+    try:
+        client.health()
+        return True
+    except AgentError:
+        return False
+    finally:
+        client.close()
 
 
 def experiment_text(probe_url: str, *, fault_s: float, lease_ttl: str = "1s") -> str:

@@ -45,7 +45,9 @@ def planned(agent_url: str, fault_id: str = "f1") -> PlannedFault:
 def executor():
     lost = []
     made = AgentExecutor(
-        credentials=AgentCredentials(token=TOKEN), lease_ttl_s=0.6, on_lease_lost=lost.append
+        credentials=AgentCredentials(token=TOKEN),
+        lease_ttl_s=0.6,
+        on_lease_lost=lambda applied, why: lost.append((applied, why)),
     )
     made.lost = lost
     yield made
@@ -75,7 +77,23 @@ def test_a_fault_the_agent_dropped_is_reported_as_lost(start_agent, executor):
     executor.apply(planned(agent.url), ttl_s=None)
     agent.client().revert("f1")  # e.g. the agent restarted and reverted its journal
     wait_for(lambda: executor.lost != [], timeout=3, what="the lost lease to be noticed")
-    assert executor.lost[0].planned.fault_id == "f1"
+    applied, why = executor.lost[0]
+    assert applied.planned.fault_id == "f1" and why is None
+
+
+def test_a_lease_not_renewed_for_its_ttl_is_reported_as_run_out(start_agent, executor):
+    agent = start_agent()
+    applied = executor.apply(planned(agent.url), ttl_s=None)
+    agent.stop(revert=False)  # no more answers: every renewal fails from here
+    executor.client(agent.url).close()
+    stopped = time.monotonic()
+    wait_for(lambda: executor.lost != [], timeout=5, what="the run-out lease to be noticed")
+    assert time.monotonic() - stopped <= 0.6 + 0.2 + 0.5  # TTL + a renewal interval + slack
+    lost, why = executor.lost[0]
+    assert lost is applied
+    assert why.startswith("its lease ran out: the agent could not be reached to renew it (")
+    time.sleep(0.5)
+    assert len(executor.lost) == 1  # reported once
 
 
 def test_unreachable_agent_on_apply_says_what_may_be_in_place(executor):

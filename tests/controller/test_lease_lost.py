@@ -64,6 +64,35 @@ def test_a_fault_the_agent_dropped_early_ends_the_run_exit_4(api_process, homepa
     assert faults[0]["message"] == reason
 
 
+def test_an_agent_killed_mid_fault_ends_the_run_exit_4(killable_agent, homepage, tmp_path):
+    """Its lease runs out unrenewed: whatever becomes of the fault, it was not held for
+    its duration, and its revert cannot be confirmed either."""
+    store = RunStore(sqlite_url(tmp_path / "runs.db"))
+    run = make_run(experiment_text(homepage, fault_s=8), store=store, home=tmp_path)
+
+    def kill_once_held() -> None:
+        client = killable_agent.client()
+        wait_for(lambda: client.faults() != [], timeout=15, what="the agent to hold the fault")
+        client.close()
+        killable_agent.kill()
+
+    killer = threading.Thread(target=kill_once_held, daemon=True)
+    killer.start()
+    started = time.monotonic()
+    result = run()
+    killer.join(timeout=5)
+    assert int(result.exit_code) == 4, result.reasons
+    assert time.monotonic() - started < 8
+    lost, unreverted = result.reasons[0], result.reasons[1]
+    assert " on node n1 lost its lease after " in lost
+    assert "(its lease ran out: the agent could not be reached to renew it (" in lost
+    assert lost.endswith("the experiment did not test what it says")
+    assert unreverted.startswith("could not confirm revert of: noop on api [api (pid ")
+    assert "may still be in place on node n1" in unreverted
+    assert "restart the agent on n1: it reverts its journal at start" in unreverted
+    assert "by itself" not in " ".join(result.reasons)
+
+
 def test_a_fault_held_for_its_whole_duration_still_passes(api_process, homepage, tmp_path):
     store = RunStore(sqlite_url(tmp_path / "runs.db"))
     run = make_run(experiment_text(homepage, fault_s=2), store=store, home=tmp_path)
