@@ -21,7 +21,7 @@ from chaos.controller import payloads
 from chaos.controller.events import Event, EventBus, EventKind
 from chaos.controller.executor import AppliedFault, Executor
 from chaos.controller.guard import RunGuard
-from chaos.controller.ledger import FaultLedger, describe, dropped_reason, fault_data
+from chaos.controller.ledger import FaultLedger
 from chaos.controller.load import RunLoad
 from chaos.controller.monitor import SteadyStateMonitor
 from chaos.controller.preflight import describe_selection, preflight
@@ -116,20 +116,9 @@ class RunEngine:
         self._guard.store_failed(reason)
 
     def lease_lost(self, applied: AppliedFault, why: str | None = None) -> None:
-        """An agent no longer holds ``applied`` (it reverted it: lease expired, agent
-        restarted), or its lease ran out unrenewed (``why``). Before its duration ended,
-        the experiment did not test what it says: revert the rest at once, exit 4."""
-        held_s = time.time() - applied.applied_at
-        reason = dropped_reason(applied, held_s=held_s, why=why)
-        if reason is None:
-            self._emit(
-                EventKind.LEASE_LOST,
-                f"{describe(applied.planned)}: the agent no longer holds it (reverted there)",
-                data=fault_data(applied.planned),
-            )
-            return
-        self._guard.fault_dropped(reason)
-        self._emit(EventKind.LEASE_LOST, reason, data=fault_data(applied.planned))
+        """An agent no longer holds ``applied``, or its lease ran out unrenewed (``why``):
+        before its duration ended, the run reverts the rest at once and ends exit 4."""
+        self._guard.lease_lost(applied, why)
 
     def run(self) -> RunResult:
         self._emit(

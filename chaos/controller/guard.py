@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from chaos.controller.events import EventKind
+from chaos.controller.executor import AppliedFault
+from chaos.controller.ledger import describe, dropped_reason, fault_data
 from chaos.controller.monitor import SteadyStateMonitor, Tripped
 from chaos.controller.records import sample_data
 from chaos.controller.verdict import AbortKind
@@ -74,13 +76,22 @@ class RunGuard:
         self.cut_recovery.set()
         self.abort.set()
 
-    def fault_dropped(self, reason: str) -> None:
-        """An agent no longer holds a fault whose duration has not ended: revert the rest
-        at once; the run cannot pass."""
+    def lease_lost(self, applied: AppliedFault, why: str | None) -> None:
+        """An agent no longer holds ``applied`` (it reverted it: lease expired, agent
+        restarted), or its lease ran out unrenewed (``why``). A reversible fault not held
+        for its duration means the experiment did not test what it says: revert the rest
+        at once, exit 4. From the lease keeper's thread."""
+        reason = dropped_reason(applied, held_s=time.time() - applied.applied_at, why=why)
+        data = fault_data(applied.planned)
+        if reason is None:  # irreversible: it did all it does when applied
+            message = f"{describe(applied.planned)}: the agent no longer holds it"
+            self._emit(EventKind.LEASE_LOST, message, data=data)
+            return
         with self._lock:
             self.dropped.append(reason)
         self.cut_recovery.set()
         self.abort.set()
+        self._emit(EventKind.LEASE_LOST, reason, data=data)
 
     def raised(self, error: ChaosError) -> None:
         """The run loop raised: the run ends in this error."""
