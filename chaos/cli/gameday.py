@@ -137,7 +137,7 @@ def list_gamedays(
     from chaos.report.gameday_view import gamedays_table
     from chaos.store import gamedays
 
-    Console().print(gamedays_table(gamedays.list_gamedays(_store(db), limit=limit)))
+    Console().print(gamedays_table(gamedays.list_gamedays(_store(db, reading=True), limit=limit)))
 
 
 @app.command("show")
@@ -151,7 +151,7 @@ def show(
     from chaos.report.gameday_view import show_gameday
     from chaos.store import gamedays
 
-    record = gamedays.get_gameday(_store(db), gameday_id)
+    record = gamedays.get_gameday(_store(db, reading=True), gameday_id)
     if record is None:
         typer.echo(f"error: no game day {gameday_id!r} (or the prefix is ambiguous)", err=True)
         raise typer.Exit(int(ExitCode.INVALID))
@@ -225,11 +225,12 @@ def _load(path: Path, *, exit_on_error: bool = True) -> GameDayPlan:
         raise typer.Exit(int(ExitCode.INVALID)) from None
 
 
-def _store(db: str | None) -> Any:
+def _store(db: str | None, *, reading: bool = False) -> Any:
+    """``reading``: a store that does not exist is an error, not made empty on the spot."""
     from chaos.store.repository import RunStore
 
     try:
-        return RunStore(database_url(db))
+        return RunStore(database_url(db), create=not reading)
     except ChaosError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(int(exc.exit_code)) from None

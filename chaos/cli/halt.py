@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from chaos.cli.settings import database_url
+from chaos.cli.settings import open_store
 from chaos.errors import ChaosError
 
 
@@ -21,10 +21,8 @@ def halt(
     request within a tenth of a second. A second halt also skips the recovery measurement.
     Exit 2 for an unknown run or one that already ended.
     """
-    from chaos.store.repository import RunStore
-
     try:
-        run = RunStore(database_url(db)).request_halt(run_id, reason=reason)
+        run = open_store(db, reading=True).request_halt(run_id, reason=reason)
     except ChaosError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(int(exc.exit_code)) from None

@@ -16,7 +16,7 @@ from chaos.cli.reporting import (
     MARKDOWN_OPTION,
     ReportRequest,
 )
-from chaos.cli.settings import database_url
+from chaos.cli.settings import open_store
 from chaos.errors import ChaosError, ExitCode
 
 
@@ -39,13 +39,12 @@ def report(
     run or an unwritable path.
     """
     from chaos.report.outputs import ReportFormat, render
-    from chaos.store.repository import RunStore
 
     try:
         request = ReportRequest.from_options(
             junit, json_, markdown, html, compare_to, margin, fail_on_regression
         )
-        store = RunStore(database_url(db))
+        store = open_store(db, reading=True)
         detail = store.get_run(run_id)
         if detail is None:
             typer.echo(f"error: no run with id {run_id!r} (or the prefix is ambiguous)", err=True)

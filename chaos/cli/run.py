@@ -163,6 +163,9 @@ def run(
             signal.signal(sig, handler)
         if notifier is not None:  # bounded: a hanging webhook cannot hold the exit
             notifier.close(timeout=5)
+    if not result.recorded:  # nothing trustworthy to show or report from the store
+        console.print(f"run id: {result.run_id}  (not recorded in the run store: no reports)")
+        raise typer.Exit(int(result.exit_code))
     console.print(f"run id: {result.run_id}  (chaos runs show {result.run_id})")
     for problem in bus.errors:
         typer.echo(f"warning: event subscriber failed: {problem}", err=True)

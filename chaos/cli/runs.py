@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import typer
 
-from chaos.cli.settings import database_url
-from chaos.errors import ExitCode
+from chaos.cli.settings import open_store
+from chaos.errors import ChaosError, ExitCode
 
 app = typer.Typer(help="Stored runs.", no_args_is_help=True)
 
@@ -21,11 +23,13 @@ def list_runs(
     from rich.console import Console
 
     from chaos.report.terminal import runs_table
-    from chaos.store.repository import RunStore
 
-    store = RunStore(database_url(db))
+    try:
+        runs = open_store(db, reading=True).list_runs(limit=limit)
+    except ChaosError as exc:
+        _fail(exc)
     console = Console()
-    console.print(runs_table(store.list_runs(limit=limit), width=console.width))
+    console.print(runs_table(runs, width=console.width))
 
 
 @app.command("show")
@@ -37,10 +41,19 @@ def show(
     from rich.console import Console
 
     from chaos.report.terminal import show_run
-    from chaos.store.repository import RunStore
 
-    detail = RunStore(database_url(db)).get_run(run_id)
+    try:
+        detail = open_store(db, reading=True).get_run(run_id)
+    except ChaosError as exc:
+        _fail(exc)
     if detail is None:
         typer.echo(f"error: no run with id {run_id!r} (or the prefix is ambiguous)", err=True)
         raise typer.Exit(int(ExitCode.INVALID))
     show_run(Console(), detail)
+
+
+def _fail(exc: ChaosError) -> NoReturn:
+    """One line on stderr and the error's exit code: a corrupt or missing store is no
+    reason for a traceback."""
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(int(exc.exit_code)) from None

@@ -97,7 +97,7 @@ def list_(db: str | None = DB_OPTION) -> None:
 
     from chaos.schedule.manage import list_schedules
 
-    views = _call(lambda: list_schedules(_store(db)))
+    views = _call(lambda: list_schedules(_store(db, reading=True)))
     if not views:
         typer.echo("no schedules (chaos schedule add --cron ... FILE)")
         return
@@ -140,17 +140,18 @@ def history(
     """A schedule's firings: the runs they started, and the ones skipped, refused or missed."""
     from chaos.schedule.manage import schedule_firings
 
-    for firing in _call(lambda: schedule_firings(_store(db), name, limit=limit)):
+    for firing in _call(lambda: schedule_firings(_store(db, reading=True), name, limit=limit)):
         typer.echo(_firing_line(firing))
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def _store(db: str | None) -> RunStore:
+def _store(db: str | None, *, reading: bool = False) -> RunStore:
+    """``reading``: a store that does not exist is an error, not made empty on the spot."""
     from chaos.store.repository import RunStore
 
-    return RunStore(database_url(db))
+    return RunStore(database_url(db), create=not reading)
 
 
 def _call(action: Callable[[], T]) -> T:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chaos.store.repository import RunStore
 
 
 def chaos_home() -> Path:
@@ -21,3 +25,13 @@ def database_url(option: str | None) -> str:
     if os.environ.get("CHAOS_DB"):
         return os.environ["CHAOS_DB"]
     return f"sqlite:///{chaos_home() / 'chaos.db'}"
+
+
+def open_store(db: str | None, *, reading: bool) -> RunStore:
+    """The run store of ``--db``/``$CHAOS_DB``/``$CHAOS_HOME``. A command that only reads
+    (``reading``) refuses a SQLite store that does not exist (NotFoundError, exit 2):
+    a mistyped path must not answer "no runs" from a new empty store made on the spot.
+    A store that cannot be opened or read is a StoreError (exit 4), one line."""
+    from chaos.store.repository import RunStore
+
+    return RunStore(database_url(db), create=not reading)

@@ -3,7 +3,9 @@
 Every fault is applied with a lease of ``lease_ttl_s``; a background thread
 renews all of an agent's leases in one request every third of that. If this
 process dies, or cannot reach the agent, renewals stop and the agent reverts
-the fault by itself when the lease expires.
+the fault when the lease expires -- if the agent (or its watchdog) still runs.
+When the agent cannot be reached, the messages say only what is known: which fault
+may still be in place, on which node, when its lease ends, and how to clear it.
 """
 
 from __future__ import annotations
@@ -32,16 +34,18 @@ class AgentExecutor:
         *,
         credentials: AgentCredentials,
         lease_ttl_s: float,
-        on_lease_lost: Callable[[AppliedFault], None] | None = None,
+        on_lease_lost: Callable[[AppliedFault, str | None], None] | None = None,
         timeout_s: float = 5.0,
     ) -> None:
         self.lease_ttl_s = lease_ttl_s
         self._credentials = credentials
         self._timeout = timeout_s
-        self._on_lease_lost = on_lease_lost or (lambda applied: None)
+        # (fault, None): the agent no longer holds it; (fault, why): its lease ran out here
+        self._on_lease_lost = on_lease_lost or (lambda applied, why: None)
         self._lock = threading.Lock()
         self._clients: dict[str, AgentClient] = {}
         self._leases: dict[str, dict[str, AppliedFault]] = {}  # agent URL -> fault id -> fault
+        self._renewed_at: dict[str, float] = {}  # agent URL -> wall time of its last renewal
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
 
@@ -60,10 +64,8 @@ class AgentExecutor:
                 try:
                     self.client(url).revert(fault.fault_id)
                 except AgentError:
-                    message += (
-                        f"; if the agent applied it, it reverts it within "
-                        f"{self.lease_ttl_s:g}s (lease not renewed)"
-                    )
+                    ends = time.time() + self.lease_ttl_s
+                    message += "; if the agent applied it, " + still_in_place(fault, ends)
             raise FaultError(
                 message, step=fault.step_path, target=fault.target_name, node=fault.target.node
             ) from exc
@@ -84,12 +86,12 @@ class AgentExecutor:
         url = str(applied.undo.data["agent"])
         with self._lock:
             self._leases.get(url, {}).pop(fault.fault_id, None)
+            renewed = max(applied.applied_at, self._renewed_at.get(url, 0.0))
         try:
             self.client(url).revert(fault.fault_id)
         except AgentError as exc:
             raise RevertError(
-                f"{exc.message}; the agent reverts it by itself when its lease expires "
-                f"(within {self.lease_ttl_s:g}s of the last renewal)",
+                f"{exc.message}; {still_in_place(fault, renewed + self.lease_ttl_s)}",
                 step=fault.step_path,
                 target=fault.target_name,
                 node=fault.target.node,
@@ -131,18 +133,53 @@ class AgentExecutor:
                 list(pool.map(lambda item: self._renew(*item), batches.items()))
 
     def _renew(self, url: str, leases: dict[str, AppliedFault]) -> None:
+        started = time.time()  # the new leases run from no earlier than the request
         try:
             answer = self.client(url).renew(list(leases), ttl_s=self.lease_ttl_s)
         except AgentError as exc:
-            # nothing to do but keep trying: if this lasts, the agent reverts at expiry
+            # keep trying; but a lease not renewed for its TTL has run out, whatever the
+            # agent does now: the fault was not held for its duration
             log.warning("renewing %d lease(s) on %s failed: %s", len(leases), url, exc.message)
+            why = f"its lease ran out: the agent could not be reached to renew it ({exc.message})"
+            for applied in self._expired(url, leases, now=time.time()):
+                self._on_lease_lost(applied, why)
             return
+        with self._lock:
+            self._renewed_at[url] = started
         for fault_id in answer.get("unknown", []):
             applied = leases.get(fault_id)
             with self._lock:
                 still_ours = self._leases.get(url, {}).pop(fault_id, None) is not None
             if applied is not None and still_ours:
-                self._on_lease_lost(applied)
+                self._on_lease_lost(applied, None)
+
+    def _expired(
+        self, url: str, leases: dict[str, AppliedFault], *, now: float
+    ) -> list[AppliedFault]:
+        """The leases of ``leases`` not renewed for a whole TTL, taken off the renewals."""
+        expired = []
+        with self._lock:
+            renewed = self._renewed_at.get(url, 0.0)
+            held = self._leases.get(url, {})
+            for fault_id, applied in leases.items():
+                ran_out = max(applied.applied_at, renewed) + self.lease_ttl_s < now
+                if ran_out and held.pop(fault_id, None) is not None:
+                    expired.append(applied)
+        return expired
+
+
+def still_in_place(fault: PlannedFault, lease_ends_at: float) -> str:
+    """What is known of a fault the agent could not be told to revert, and how to clear
+    it: nothing here can promise that it goes away by itself."""
+    node = fault.target.node or "its node"
+    ends = time.strftime("%H:%M:%S UTC", time.gmtime(lease_ends_at))
+    return (
+        f"fault {fault.fault_id} ({fault.label} on {fault.target.display}) may still be in "
+        f"place on node {node}: its lease ends at about {ends}, when the agent's watchdog reverts "
+        f"it if one runs there (`chaos agent serve` starts it; see watchdog.log in the "
+        f"agent's journal directory); otherwise restart the agent on {node}: it reverts "
+        "its journal at start"
+    )
 
 
 def agent_url(fault: PlannedFault) -> str:

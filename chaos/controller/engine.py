@@ -7,6 +7,7 @@ live in ``guard``; what the loop's events carry, in ``payloads``.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import tempfile
 import time
@@ -17,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from chaos.controller import payloads
-from chaos.controller.events import EventBus, EventKind
-from chaos.controller.executor import Executor
+from chaos.controller.events import Event, EventBus, EventKind
+from chaos.controller.executor import AppliedFault, Executor
 from chaos.controller.guard import RunGuard
 from chaos.controller.ledger import FaultLedger
 from chaos.controller.load import RunLoad
@@ -75,6 +76,11 @@ class RunEngine:
         self._monitor = SteadyStateMonitor(experiment)
         self._guard = RunGuard(monitor=self._monitor, sli_specs=steady.slis, emit=self._emit)
         self._abort, self._cut_recovery = self._guard.abort, self._guard.cut_recovery
+        bus.on_record_failure(
+            lambda _event, reason: self._guard.store_failed(
+                f"the run could not be recorded: {reason}"
+            )
+        )
         self._probe_timeout = longest_timeout(steady)
         self._load = self._make_load(workdir, load_log_dir)
         self._ledger = FaultLedger(
@@ -104,6 +110,16 @@ class RunEngine:
         self._guard.request_abort(reason, AbortKind.OPERATOR)
         self._guard.request_abort(reason, AbortKind.OPERATOR)  # the second cuts recovery
 
+    def store_failed(self, reason: str) -> None:
+        """The store failed this run (e.g. its halt requests cannot be read): revert every
+        fault at once and end with exit 4. Safe from any thread: it only sets flags."""
+        self._guard.store_failed(reason)
+
+    def lease_lost(self, applied: AppliedFault, why: str | None = None) -> None:
+        """An agent no longer holds ``applied``, or its lease ran out unrenewed (``why``):
+        before its duration ended, the run reverts the rest at once and ends exit 4."""
+        self._guard.lease_lost(applied, why)
+
     def run(self) -> RunResult:
         self._emit(
             EventKind.RUN_STARTED,
@@ -113,9 +129,10 @@ class RunEngine:
             ),
         )
         try:
-            plan = self._preflight()
-            if self._baseline_holds() and not self._abort.is_set():
-                self._inject_and_observe(plan)
+            if not self._abort.is_set():  # e.g. the store could not record the start
+                plan = self._preflight()
+                if self._baseline_holds() and not self._abort.is_set():
+                    self._inject_and_observe(plan)
         except ChaosError as exc:
             self._guard.raised(exc)
         finally:
@@ -214,6 +231,9 @@ class RunEngine:
                     "reason": self._guard.abort_reason,
                 },
             )
+        if self._guard.store_failure is not None:
+            # not storable, but the terminal shows it before the reverts it explains
+            self._emit(EventKind.ERROR, self._guard.store_failure + "; reverting every fault")
         self._enter(Phase.REVERT)
         self._ledger.revert_all()
         self._state.reverted_at = time.time()
@@ -251,9 +271,20 @@ class RunEngine:
 
     def _finish(self) -> RunResult:
         self._enter(Phase.VERDICT)
-        guard, recovery = self._guard, self._state.recovery
+        guard = self._guard
         if Phase.INJECT in self._monitor.checks:  # judged again with every late sample in
             self._monitor.check(Phase.INJECT)
+        result = self._verdict(only_if_recorded=guard.store_failure is None)
+        if result is None:  # the store failed on the verdict itself: no PASSED is shown
+            result = self._verdict(only_if_recorded=False)
+            assert result is not None
+        self._emit(EventKind.RUN_ENDED, result.status.value, data=payloads.run_ended_data(result))
+        return result
+
+    def _verdict(self, *, only_if_recorded: bool) -> RunResult | None:
+        """Decide and emit the verdict; None if it was to be shown only once recorded
+        and the store could not take it."""
+        guard, recovery = self._guard, self._state.recovery
         result = decide(
             run_id=self.run_id,
             error=guard.error,
@@ -261,8 +292,10 @@ class RunEngine:
             checks=self._monitor.checks,
             recovery=recovery,
             unreverted=self._ledger.unreverted,
+            store_failure=guard.store_failure,
+            dropped=guard.dropped,
         )
-        self._emit(
+        shown = self._emit(
             EventKind.VERDICT,
             "; ".join(result.reasons) or result.status.value,
             data=verdict_data(
@@ -271,9 +304,11 @@ class RunEngine:
                 recovery=recovery,
                 explanation=self._monitor.explain(recovery),
             ),
+            only_if_recorded=only_if_recorded,
         )
-        self._emit(EventKind.RUN_ENDED, result.status.value, data=payloads.run_ended_data(result))
-        return result
+        if shown is None:
+            return None
+        return dataclasses.replace(result, recorded=guard.store_failure is None)
 
     # ------------------------------------------------------------ helpers
 
@@ -320,7 +355,13 @@ class RunEngine:
         *,
         phase: Phase | None = None,
         data: dict[str, Any] | None = None,
-    ) -> None:
-        self._bus.emit(
-            kind, run_id=self.run_id, phase=phase or self._state.phase, message=message, data=data
+        only_if_recorded: bool = False,
+    ) -> Event | None:
+        return self._bus.emit(
+            kind,
+            run_id=self.run_id,
+            phase=phase or self._state.phase,
+            message=message,
+            data=data,
+            only_if_recorded=only_if_recorded,
         )

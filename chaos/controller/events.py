@@ -2,6 +2,13 @@
 
 A subscriber that fails never stops the run (reverts must always happen): the
 bus logs the failure, keeps it in ``errors`` and goes on.
+
+A *recorder* (the run store) is different: a run it cannot record must not go on
+as if it were, so its failure is handed to the bus's ``on_record_failure`` handler
+(the run loop aborts and reverts) and the event still reaches every other
+subscriber (a revert the store cannot take is still printed). Recorders get each
+event first, so an event emitted with ``only_if_recorded`` (the verdict) reaches
+nobody else when it could not be stored.
 """
 
 from __future__ import annotations
@@ -62,16 +69,24 @@ class Event:
 
 
 Subscriber = Callable[[Event], None]
+# called under the bus's lock, from whichever thread emitted: it must only set flags
+RecordFailure = Callable[[Event, str], None]
 
 
 class EventBus:
     def __init__(self) -> None:
+        self._recorders: list[Subscriber] = []
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
+        self._on_record_failure: RecordFailure | None = None
         self.errors: list[str] = []
 
-    def subscribe(self, subscriber: Subscriber) -> None:
-        self._subscribers.append(subscriber)
+    def subscribe(self, subscriber: Subscriber, *, recorder: bool = False) -> None:
+        """Add a subscriber; ``recorder=True``: the run is not recorded if it fails."""
+        (self._recorders if recorder else self._subscribers).append(subscriber)
+
+    def on_record_failure(self, handler: RecordFailure) -> None:
+        self._on_record_failure = handler
 
     def emit(
         self,
@@ -81,13 +96,36 @@ class EventBus:
         phase: Phase | None,
         message: str = "",
         data: Mapping[str, Any] | None = None,
-    ) -> Event:
+        only_if_recorded: bool = False,
+    ) -> Event | None:
+        """Deliver an event; None when ``only_if_recorded`` and a recorder failed on it
+        (then no other subscriber saw it)."""
         event = Event(kind, run_id, time.time(), phase, message, data or {})
         with self._lock:  # one event at a time, in order, whatever thread emits it
+            recorded = all([self._record(recorder, event) for recorder in self._recorders])
+            if only_if_recorded and not recorded:
+                return None
             for subscriber in self._subscribers:
                 try:
                     subscriber(event)
                 except Exception as exc:  # a broken subscriber must not stop a revert
                     log.exception("event subscriber %r failed on %s", subscriber, kind)
-                    self.errors.append(f"{getattr(subscriber, '__name__', subscriber)}: {exc}")
+                    self.errors.append(f"{_name(subscriber)}: {exc}")
         return event
+
+    def _record(self, recorder: Subscriber, event: Event) -> bool:
+        try:
+            recorder(event)
+        except Exception as exc:  # never raised on: the run loop must get to its reverts
+            reason = getattr(exc, "message", None) or repr(exc)
+            if self._on_record_failure is None:
+                log.error("recorder %s failed on %s: %s", _name(recorder), event.kind, reason)
+                self.errors.append(f"{_name(recorder)}: {reason}")
+            else:
+                self._on_record_failure(event, reason)
+            return False
+        return True
+
+
+def _name(subscriber: Subscriber) -> str:
+    return str(getattr(subscriber, "__name__", subscriber))

@@ -9,7 +9,10 @@ matters:
   loop starts reverting without waiting for the store;
 - a second operator halt cuts the recovery measurement short;
 - a failure outside the run loop (Locust died) is recorded once, cuts the recovery
-  measurement and aborts.
+  measurement and aborts;
+- a store that cannot record the run, or a fault its agent dropped before its time,
+  aborts at once and cuts the recovery measurement: the run ends exit 4 whatever the
+  SLIs said, since it either was not recorded or did not test what it says.
 
 ``request_abort`` is safe to call from a signal handler or another thread: it only
 sets flags.
@@ -23,6 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from chaos.controller.events import EventKind
+from chaos.controller.executor import AppliedFault
+from chaos.controller.ledger import describe, dropped_reason, fault_data
 from chaos.controller.monitor import SteadyStateMonitor, Tripped
 from chaos.controller.records import sample_data
 from chaos.controller.verdict import AbortKind
@@ -44,6 +49,8 @@ class RunGuard:
         self.abort_reason = ""
         self.abort_at: float | None = None  # wall time of the first abort request
         self.error: ChaosError | None = None
+        self.store_failure: str | None = None  # why the run could not be recorded
+        self.dropped: list[str] = []  # faults an agent dropped before their duration ended
         self._monitor, self._emit = monitor, emit
         self._slis_by_name = {sli.name: sli for sli in sli_specs}
         self._lock = threading.Lock()
@@ -59,6 +66,32 @@ class RunGuard:
                 self.cut_recovery.set()
         self.abort.set()
         return first
+
+    def store_failed(self, reason: str) -> None:
+        """The store cannot record the run (or read its halts): revert at once, exit 4.
+        Called under the event bus's lock, from any thread: flags only, no event."""
+        with self._lock:
+            if self.store_failure is None:
+                self.store_failure = reason
+        self.cut_recovery.set()
+        self.abort.set()
+
+    def lease_lost(self, applied: AppliedFault, why: str | None) -> None:
+        """An agent no longer holds ``applied`` (it reverted it: lease expired, agent
+        restarted), or its lease ran out unrenewed (``why``). A reversible fault not held
+        for its duration means the experiment did not test what it says: revert the rest
+        at once, exit 4. From the lease keeper's thread."""
+        reason = dropped_reason(applied, held_s=time.time() - applied.applied_at, why=why)
+        data = fault_data(applied.planned)
+        if reason is None:  # irreversible: it did all it does when applied
+            message = f"{describe(applied.planned)}: the agent no longer holds it"
+            self._emit(EventKind.LEASE_LOST, message, data=data)
+            return
+        with self._lock:
+            self.dropped.append(reason)
+        self.cut_recovery.set()
+        self.abort.set()
+        self._emit(EventKind.LEASE_LOST, reason, data=data)
 
     def raised(self, error: ChaosError) -> None:
         """The run loop raised: the run ends in this error."""

@@ -124,6 +124,22 @@ def describe(fault: PlannedFault) -> str:
     return f"{fault.label} [{fault.target.display}]"
 
 
+def dropped_reason(applied: AppliedFault, *, held_s: float, why: str | None) -> str | None:
+    """Why a run that lost ``applied``'s lease after ``held_s`` cannot pass (``why``: None
+    when the agent dropped it, else how the lease ran out); None when losing it changes
+    nothing (an irreversible fault did all it does at apply)."""
+    fault = applied.planned
+    if not fault.fault.reversible:
+        return None
+    where = f"fault {describe(fault)} on node {fault.target.node or '?'}"
+    how_long = f"after {held_s:.1f}s of its {fault.duration:g}s"
+    if why is None:
+        what = f"{where} was dropped by the agent {how_long} (lease lost)"
+    else:
+        what = f"{where} lost its lease {how_long} ({why})"
+    return what + ": the experiment did not test what it says"
+
+
 def fault_data(fault: PlannedFault) -> dict[str, Any]:
     return {
         "fault": fault.fault.name,

@@ -94,8 +94,8 @@ class Sampler:
 
     def _finished(self, future: Future[ProbeSample], phase: Phase, tick: int, name: str) -> None:
         try:
-            if future.cancelled():
-                return
+            if future.cancelled() or self._stop.is_set():
+                return  # stopped: the run has gone on to its verdict, which this cannot change
             error = future.exception()
             sample = future.result() if error is None else _crashed(name, error)
             self._on_observation(Observation(tick=tick, phase=phase, sample=sample))

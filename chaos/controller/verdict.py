@@ -1,6 +1,7 @@
 """Deciding a run's outcome from what happened. Pure: no I/O, no clock.
 
-Precedence: a fault that could not be confirmed reverted, or a run that could
+Precedence: a run the store could not record, a fault an agent dropped before its
+duration ended, a fault that could not be confirmed reverted, or a run that could
 not proceed, is an error (exit 4); an abort is exit 3; a violated hypothesis is
 a failure (exit 1); otherwise the run passed (exit 0).
 """
@@ -34,6 +35,7 @@ class RunResult:
     reasons: tuple[str, ...]
     time_to_recover_s: float | None = None
     unreverted: tuple[str, ...] = ()
+    recorded: bool = True  # False: the store failed the run; it is not (fully) stored
 
 
 def decide(
@@ -44,14 +46,19 @@ def decide(
     checks: Mapping[Phase, PhaseCheck],
     recovery: RecoveryCheck | None,
     unreverted: Sequence[str],
+    store_failure: str | None = None,
+    dropped: Sequence[str] = (),
 ) -> RunResult:
     ttr = recovery.time_to_recover_s if recovery else None
     left = tuple(unreverted)
+    broken = [store_failure] if store_failure else []
+    broken += dropped
     if left:
-        reasons = (f"could not confirm revert of: {'; '.join(left)}",)
+        broken.append(f"could not confirm revert of: {'; '.join(left)}")
+    if broken:
         if error is not None:
-            reasons += (str(error),)
-        return RunResult(run_id, RunStatus.ERROR, ExitCode.ERROR, reasons, ttr, left)
+            broken.append(str(error))
+        return RunResult(run_id, RunStatus.ERROR, ExitCode.ERROR, tuple(broken), ttr, left)
     if error is not None:
         return RunResult(run_id, RunStatus.ERROR, error.exit_code, (str(error),), ttr)
     if abort_reason is not None:

@@ -19,7 +19,7 @@ OUTCOMES = {  # a fault's outcome: (words, CSS class)
     "reverted": ("reverted", "outcome-reverted"),
     "irreversible": ("irreversible: nothing to revert", "outcome-irreversible"),
     "revert_failed": ("REVERT FAILED", "outcome-revert_failed"),
-    "lease_lost": ("lease lost: the agent reverted it", "outcome-lease_lost"),
+    "lease_lost": ("lease lost: not held for its duration", "outcome-lease_lost"),
     "active_at_end": ("still active when the run ended", "outcome-active_at_end"),
     "apply_failed": ("apply failed", "outcome-apply_failed"),
 }

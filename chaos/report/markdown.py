@@ -31,7 +31,7 @@ HEADINGS = {
 FAULT_ENDS = {
     "reverted": "reverted",
     "irreversible": "irreversible (nothing to revert), done",
-    "lease_lost": "lease lost (the agent reverted it)",
+    "lease_lost": "lease lost (not held for its duration: the run cannot pass)",
     "revert_failed": "⚠️ **revert failed**",
     "active_at_end": "⚠️ **still active when the run ended**",
     "apply_failed": "❌ **failed to apply**",

@@ -3,6 +3,9 @@ schedule or a game day. Each builds a :class:`RunSettings` once and calls
 :func:`prepare_run` per experiment; the run is recorded in the store, its events go to
 the subscribers given (a live view, webhooks, ...), and a halt requested through the
 store (``chaos halt RUN`` from any terminal, or the service's API) reverts it at once.
+
+The store is part of the run's safety: a run it cannot record, or whose halt requests
+it cannot read, is aborted, every fault reverted, and ends exit 4.
 """
 
 from __future__ import annotations
@@ -18,9 +21,8 @@ from pathlib import Path
 from chaos.controller.agent_client import AgentCredentials
 from chaos.controller.agent_executor import AgentExecutor, RoutingExecutor
 from chaos.controller.engine import RunEngine
-from chaos.controller.events import Event, EventBus, EventKind
+from chaos.controller.events import Event, EventBus
 from chaos.controller.executor import LocalExecutor
-from chaos.controller.ledger import describe
 from chaos.controller.verdict import RunResult
 from chaos.faults import CATALOG
 from chaos.spec.models import Experiment
@@ -30,6 +32,8 @@ from chaos.targets import Scope, default_backends
 log = logging.getLogger(__name__)
 
 HALT_POLL_S = 0.1  # how often a run looks for a halt request in the store
+# consecutive failed polls after which a halt could no longer reach the run: it aborts
+HALT_POLL_FAILURES = 10
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,12 @@ class PreparedRun:
 
     def run(self) -> RunResult:
         """Run to the verdict, watching the store for halt requests meanwhile."""
-        watcher = HaltWatcher(self.store, self.run_id, self.engine.request_abort)
+        watcher = HaltWatcher(
+            self.store,
+            self.run_id,
+            self.engine.request_abort,
+            on_failure=self.engine.store_failed,
+        )
         watcher.start()
         try:
             return self.engine.run()
@@ -71,19 +80,16 @@ def prepare_run(
 ) -> PreparedRun:
     run_id = run_id or uuid.uuid4().hex[:12]
     bus = EventBus()
-    bus.subscribe(store.recorder())
+    bus.subscribe(store.recorder(), recorder=True)
     for subscriber in subscribers:
         bus.subscribe(subscriber)
     backends = default_backends(experiment)
     agents = AgentExecutor(
         credentials=settings.credentials,
         lease_ttl_s=experiment.spec.safety.lease_ttl,
-        on_lease_lost=lambda applied: bus.emit(
-            EventKind.LEASE_LOST,
-            run_id=run_id,
-            phase=None,
-            message=f"{describe(applied.planned)}: the agent no longer holds it (reverted there)",
-        ),
+        # a lambda: the engine is made below; the lease keeper only calls this once a
+        # fault is applied, from its own thread
+        on_lease_lost=lambda applied, why: engine.lease_lost(applied, why),  # noqa: PLW0108
     )
     engine = RunEngine(
         experiment=experiment,
@@ -106,9 +112,17 @@ class HaltWatcher:
     also skips the recovery measurement, as a second Ctrl-C does)."""
 
     def __init__(
-        self, store: RunStore, run_id: str, halt: Callable[[str], None], poll_s: float = HALT_POLL_S
+        self,
+        store: RunStore,
+        run_id: str,
+        halt: Callable[[str], None],
+        *,
+        on_failure: Callable[[str], None],
+        poll_s: float = HALT_POLL_S,
+        failures: int = HALT_POLL_FAILURES,
     ) -> None:
         self._store, self._run_id, self._halt, self._poll_s = store, run_id, halt, poll_s
+        self._on_failure, self._failures = on_failure, failures
         self._stop = threading.Event()
         self._last = 0
         self._thread = threading.Thread(target=self._loop, name=f"halt-{run_id}", daemon=True)
@@ -121,12 +135,21 @@ class HaltWatcher:
         self._thread.join(timeout=2)
 
     def _loop(self) -> None:
+        failed = 0
         while not self._stop.wait(self._poll_s):
             try:
                 requests = self._store.halts_after(self._run_id, self._last)
-            except Exception as exc:  # a store hiccup must not end the watch
-                log.warning("cannot read halt requests of %s: %r", self._run_id, exc)
+            except Exception as exc:  # one hiccup is retried; a lasting failure aborts
+                failed += 1
+                detail = getattr(exc, "message", None) or repr(exc)
+                log.warning("cannot read halt requests of %s: %s", self._run_id, detail)
+                if failed == self._failures:
+                    self._on_failure(
+                        f"halt requests cannot be read from the run store ({detail}): "
+                        "an operator's halt could not reach this run"
+                    )
                 continue
+            failed = 0
             for request_id, reason in requests:
                 self._last = request_id
                 self._halt(f"operator halt ({reason or 'chaos halt'})")

@@ -13,7 +13,8 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, func, select
 
-from chaos.controller.events import Event, RunStatus
+from chaos.controller.events import Event, EventKind, RunStatus
 from chaos.errors import NotFoundError, StateConflict, StoreError, UsageError
 from chaos.host import procfs
 
@@ -68,34 +69,51 @@ def sqlite_url(path: Path) -> str:
 
 
 class RunStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        """Open (``create``: make if missing) the store at ``url``. A command that only
+        reads passes ``create=False``: a SQLite file that is not there is then an error
+        (NotFoundError), not a new empty store that would answer "no runs"."""
         self.url = url
         self._lock = threading.Lock()
+        if not create:
+            _refuse_missing_sqlite(url)
         try:
             if url.startswith("sqlite:///"):
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            connect_args = (
-                {"check_same_thread": False, "timeout": 30} if url.startswith("sqlite") else {}
+            self._engine = create_engine(
+                url, connect_args=_connect_args(url), pool_pre_ping=not url.startswith("sqlite")
             )
-            self._engine = create_engine(url, connect_args=connect_args)
             if url.startswith("sqlite"):
                 sa_event.listen(self._engine, "connect", _sqlite_pragmas)
             SQLModel.metadata.create_all(self._engine)
             self.mark_interrupted()
         except (SQLAlchemyError, OSError, ImportError) as exc:
             # ImportError: the URL names a database whose driver is not installed
-            detail = _redact(str(exc).splitlines()[0] if str(exc) else repr(exc))
-            raise StoreError(f"cannot open run store {_redact(url)}: {detail}") from exc
+            raise StoreError(f"cannot open run store {_redact(url)}: {_detail(exc)}") from exc
 
     # ------------------------------------------------------------ writing
 
     def recorder(self) -> Callable[[Event], None]:
-        """An event-bus subscriber that records runs, events, samples, load and SLI points."""
+        """An event-bus recorder of runs, events, samples, load and SLI points.
+
+        A write that fails raises StoreError, and the run is then no longer recorded:
+        later events are refused at once (a store that hangs or fails must not slow the
+        reverts that follow), except the verdict, tried once more so the stored run
+        says why it ended, if the store has come back.
+        """
+        failure: list[str] = []  # this recorder's first failure, once there is one
 
         def record(event: Event) -> None:
-            with self._lock, Session(self._engine) as session:
-                add_event_rows(session, event)
-                session.commit()
+            if failure and event.kind is not EventKind.VERDICT:
+                raise StoreError(f"not recorded after an earlier failure: {failure[0]}")
+            try:
+                with self._lock, Session(self._engine) as session:
+                    add_event_rows(session, event)
+                    session.commit()
+            except (SQLAlchemyError, OSError) as exc:
+                message = f"cannot write {event.kind.value} to the run store: {_detail(exc)}"
+                failure.append(message)
+                raise StoreError(message) from exc
 
         record.__name__ = "store"
         return record
@@ -104,7 +122,7 @@ class RunStore:
         """Runs still 'running' whose process (on this host) is gone become 'interrupted'."""
         host = socket.gethostname()
         changed = 0
-        with self._lock, Session(self._engine) as session:
+        with self._lock, self._session() as session:
             running = session.exec(select(RunRow).where(RunRow.status == RunStatus.RUNNING.value))
             for row in running:
                 if row.host != host or procfs.recorded_alive(row.pid, row.pid_start_time):
@@ -119,7 +137,7 @@ class RunStore:
     # ------------------------------------------------------------ reading
 
     def list_runs(self, *, limit: int = 20) -> list[RunRecord]:
-        with Session(self._engine) as session:
+        with self._session() as session:
             query = select(RunRow).order_by(col(RunRow.started_at).desc()).limit(limit)
             return [run_record(row) for row in session.exec(query)]
 
@@ -128,7 +146,7 @@ class RunStore:
     ) -> RunRecord | None:
         """The newest run of ``experiment`` that ended in ``status`` (and started before
         ``before``, when given): what ``--compare-to latest-pass`` compares with."""
-        with Session(self._engine) as session:
+        with self._session() as session:
             query = select(RunRow).where(
                 RunRow.experiment == experiment, RunRow.status == status.value
             )
@@ -137,13 +155,25 @@ class RunStore:
             row = session.exec(query.order_by(col(RunRow.started_at).desc()).limit(1)).first()
             return run_record(row) if row is not None else None
 
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A session whose database errors (a corrupt page, a lost server) become one
+        StoreError line instead of a driver traceback."""
+        try:
+            with Session(self._engine) as session:
+                yield session
+        except SQLAlchemyError as exc:
+            where = _redact(self.url)
+            raise StoreError(f"cannot use the run store {where}: {_detail(exc)}") from exc
+
     @property
     def engine(self) -> Any:
         """The SQLAlchemy engine (the scheduler keeps its job store in the same database)."""
         return self._engine
 
-    def session(self) -> Session:
-        return Session(self._engine)
+    def session(self) -> AbstractContextManager[Session]:
+        """``with store.session() as session:``; database errors arrive as StoreError."""
+        return self._session()
 
     # ------------------------------------------------------------ halts
 
@@ -153,7 +183,7 @@ class RunStore:
         UsageError (exit 2) for an unknown or ambiguous id and for a run that already
         ended: there is nothing to halt, and saying so beats a silent success.
         """
-        with self._lock, Session(self._engine) as session:
+        with self._lock, self._session() as session:
             prefix = col(RunRow.id).startswith(run_id, autoescape=True)
             rows = session.exec(select(RunRow).where(prefix)).all() if run_id else []
             if not rows:
@@ -169,7 +199,7 @@ class RunStore:
 
     def halts_after(self, run_id: str, after_id: int) -> list[tuple[int, str]]:
         """(id, reason) of the halt requests for ``run_id`` newer than ``after_id``."""
-        with Session(self._engine) as session:
+        with self._session() as session:
             query = (
                 select(HaltRow)
                 .where(HaltRow.run_id == run_id, col(HaltRow.id) > after_id)
@@ -179,13 +209,13 @@ class RunStore:
 
     def count_by_status(self) -> dict[str, int]:
         """How many stored runs end (or are) in each status."""
-        with Session(self._engine) as session:
+        with self._session() as session:
             query = select(RunRow.status, func.count()).group_by(RunRow.status)
             return {str(status): int(count) for status, count in session.exec(query)}
 
     def get_run(self, run_id: str) -> RunDetail | None:
         """A run by id or by a unique prefix of it."""
-        with Session(self._engine) as session:
+        with self._session() as session:
             prefix = col(RunRow.id).startswith(run_id, autoescape=True)  # '_' and '%' literal
             rows = session.exec(select(RunRow).where(prefix)).all() if run_id else []
             if len(rows) != 1:
@@ -217,6 +247,34 @@ class RunStore:
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+def _refuse_missing_sqlite(url: str) -> None:
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return
+    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    if not path.is_file():
+        raise NotFoundError(
+            f"no run store at {path}: nothing has been recorded there "
+            "(check --db, $CHAOS_DB and $CHAOS_HOME)"
+        )
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"check_same_thread": False, "timeout": 30}
+    if url.startswith("postgresql"):
+        # a lost server must fail a write within seconds, not hang the run's event bus
+        # (and with it the reverts) until TCP gives up
+        return {"connect_timeout": 5, "tcp_user_timeout": 5000, "keepalives_idle": 5}
+    return {}
+
+
+def _detail(exc: BaseException) -> str:
+    """The driver's own first line (``database or disk is full``), credentials redacted."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc) or repr(exc)
+    return _redact(text.strip().splitlines()[0] if text.strip() else repr(exc))
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

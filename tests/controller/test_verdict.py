@@ -49,3 +49,28 @@ def test_a_fault_not_confirmed_reverted_outranks_everything():
     assert result.exit_code is ExitCode.ERROR
     assert "could not confirm revert" in result.reasons[0]
     assert result.unreverted == ("latency on api: proxy unreachable",)
+
+
+def test_a_run_the_store_could_not_record_is_never_a_pass_nor_an_abort():
+    for overrides in ({}, {"abort_reason": "operator halt (SIGINT)"}):
+        result = verdict(store_failure="the run could not be recorded: disk full", **overrides)
+        assert (result.status, result.exit_code) == (RunStatus.ERROR, ExitCode.ERROR)
+        assert result.reasons == ("the run could not be recorded: disk full",)
+
+
+def test_a_dropped_fault_is_exit_4_with_every_reason_in_order():
+    dropped = ("fault a on node n1 was dropped by the agent after 1.0s of its 8s (lease lost)",)
+    result = verdict(
+        dropped=dropped,
+        unreverted=("b [x]: agent unreachable",),
+        error=EmptySelection("matched nothing"),
+        store_failure="the run could not be recorded: disk full",
+    )
+    assert result.exit_code is ExitCode.ERROR
+    assert result.reasons == (
+        "the run could not be recorded: disk full",
+        *dropped,
+        "could not confirm revert of: b [x]: agent unreachable",
+        "matched nothing",
+    )
+    assert result.unreverted == ("b [x]: agent unreachable",)

@@ -168,7 +168,12 @@ def test_halt_from_another_process_reverts_every_fault(request, tmp_path, isolat
 
 
 def test_halt_of_an_unknown_run_is_exit_2(tmp_path):
-    env = chaos_env(home=tmp_path, db=f"sqlite:///{tmp_path / 'runs.db'}")
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    env = chaos_env(home=tmp_path, db=db)
+    nowhere = run_chaos("halt", "0123456789ab", env=env)  # no store there: none is made
+    assert nowhere.returncode == 2 and "no run store at " in nowhere.stderr
+    assert not (tmp_path / "runs.db").exists()
+    RunStore(db).close()
     result = run_chaos("halt", "0123456789ab", env=env)
     assert result.returncode == 2
     assert "no run '0123456789ab' in the run store" in result.stderr

@@ -50,6 +50,7 @@ def test_add_list_pause_resume_remove(tmp_path: Path):
 
 def test_unknown_names_exit_2(tmp_path: Path):
     db = sqlite_url(tmp_path / "chaos.db")
+    RunStore(db).close()  # history only reads: it needs a store to look in
     for command in ("pause", "resume", "remove", "history"):
         result = schedule_cli(command, "nope", db=db)
         assert result.returncode == 2, command

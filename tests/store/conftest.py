@@ -9,6 +9,7 @@ import pytest
 
 from chaos.controller.events import EventBus
 from chaos.store.repository import RunStore, sqlite_url
+from tests.postgres_lab import postgres, postgres_url  # noqa: F401 (fixtures: a real server)
 
 
 @pytest.fixture
