@@ -31,6 +31,12 @@ def serve(
     schedules: bool = typer.Option(
         True, "--schedules/--no-schedules", help="Fire schedules (only the leader does)."
     ),
+    allow_command_probes: bool = typer.Option(
+        False,
+        "--allow-command-probes",
+        help="Let experiments submitted over the API (and schedules) run command probes: "
+        "whoever holds a token can then run commands as this service's user.",
+    ),
     log_level: str = typer.Option("INFO", "--log-level"),
     log_format: str = typer.Option("text", "--log-format", help="text, or json (one per line)."),
 ) -> None:
@@ -55,5 +61,6 @@ def serve(
         run_settings=settings_from_environment(lab=lab),
         webhooks=WebhookNotifier.from_env(),  # $CHAOS_WEBHOOKS: every run's start and verdict
         schedules=schedules,
+        command_probes=allow_command_probes,
     )
     run_server(lambda: serve(config), listen)

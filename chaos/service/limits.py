@@ -1,0 +1,154 @@
+"""The controller service's limits below the routes: how long a client may take to send a
+request, how many connections it may hold, how large a body may be.
+
+uvicorn's h11 protocol has an idle (keep-alive) timeout but none for a request that
+arrives slowly: a client sending its headers one byte a second holds a connection
+forever. :class:`GuardedH11Protocol` adds that bound (the whole request, headers and
+body, must arrive within ``request_read_s`` of its first byte or of the connection),
+a hard cap on open connections, and reads the client certificate of a TLS connection
+into the request's scope for the role check. :class:`BodyCap` counts the bytes a
+request body really carries, so no ``Content-Length`` (absent, huge, or a chunked
+body that has none) gets more than ``max_body`` bytes past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger(__name__)
+
+PEER_CERT = "chaos.peer_cert"  # scope key: the client certificate (ssl's dict form), or None
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """Every bound of the service's HTTP layer (documented in docs/controller.md)."""
+
+    max_body: int = 1 << 20  # bytes of a request body (an experiment's YAML fits 1 MiB)
+    request_read_s: float = 10.0  # a request's headers and body, from its first byte
+    keep_alive_s: float = 5.0  # an idle connection between two requests
+    max_connections: int = 256  # open at once; more are closed at once
+    concurrency: int = 64  # connections + requests in flight; more get 503
+    backlog: int = 128  # connections the kernel queues before accept()
+    max_header_bytes: int = 16 * 1024  # request line and headers
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a request-read timeout, a connection cap and the peer
+    certificate in the scope. Configured through ``config.chaos_limits``."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        limits: HttpLimits = getattr(self.config, "chaos_limits", HttpLimits())
+        self._read_s = limits.request_read_s
+        self._read_timer: asyncio.TimerHandle | None = None
+        if len(self.connections) > limits.max_connections:
+            log.warning("%d connections open: closing a new one", len(self.connections))
+            transport.close()
+            return
+        peer_cert = transport.get_extra_info("peercert")  # after the handshake: verified
+        inner = self.app
+
+        async def app_with_peer(scope: Any, receive: Any, send: Any) -> None:
+            scope[PEER_CERT] = peer_cert
+            await inner(scope, receive, send)
+
+        self.app = app_with_peer
+        self._arm_read_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_read_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE:  # the first bytes of a new request
+            self._arm_read_timer()
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE and self.conn.their_state is not h11.SEND_BODY:
+            self._cancel_read_timer()  # the whole request is in (or the connection is done)
+
+    def on_response_complete(self) -> None:
+        if self.conn.their_state is h11.SEND_BODY:
+            # answered before the body was read (413, 401): reading the rest only to throw
+            # it away would let a client stream forever, so close instead
+            self.transport.close()
+            return
+        super().on_response_complete()
+
+    def _arm_read_timer(self) -> None:
+        if self._read_timer is None and not self.transport.is_closing():
+            self._read_timer = self.loop.call_later(self._read_s, self._read_timed_out)
+
+    def _cancel_read_timer(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+
+    def _read_timed_out(self) -> None:
+        self._read_timer = None
+        if not self.transport.is_closing():
+            log.info("closing a connection whose request took over %gs to arrive", self._read_s)
+            self.transport.close()
+
+
+class BodyCap:
+    """ASGI middleware: a request body over ``max_body`` bytes is answered 413 as soon as
+    it is known to be (by its Content-Length, or by counting what a chunked body brought),
+    and the connection is closed without reading the rest."""
+
+    def __init__(self, app: Any, *, max_body: int) -> None:
+        self.app, self.max_body = app, max_body
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and int(declared) > self.max_body:  # h11 checked: digits only
+            return await too_large(send, self.max_body)
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return await too_large(send, self.max_body)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal delivered
+            if delivered:
+                return await receive()  # only a disconnect can follow
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def too_large(send: Any, max_body: int) -> None:
+    await answer(send, 413, {"error": f"request body over {max_body} bytes"}, close=True)
+
+
+async def answer(
+    send: Any, status: int, payload: dict[str, Any], *, close: bool = False, extra=()
+) -> None:
+    """A JSON answer sent straight from ASGI middleware (before the routes)."""
+    data = json.dumps(payload).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+    if close:
+        headers.append((b"connection", b"close"))
+    headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
