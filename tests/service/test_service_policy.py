@@ -154,3 +154,28 @@ def test_mutual_tls_verifies_the_client_and_its_role(start_service, pki):
     with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
         tls_get(server, anonymous)  # no client certificate: the handshake fails
     assert tls_get(server, good) == 200  # and the service still answers
+
+
+def test_a_scheduled_or_any_other_run_on_the_service_refuses_command_probes(tmp_path):
+    """prepare_run is where every run on the service starts (submitted, scheduled): a
+    schedule added with the CLI whose file has a command probe fails its firing."""
+    from chaos.errors import UsageError
+    from chaos.faults import CATALOG
+    from chaos.runner.launch import prepare_run
+    from chaos.spec.loader import load_text
+
+    marker = tmp_path / "ran"
+    experiment = load_text(COMMAND_PROBE.format(marker=marker), file="x.yaml", catalog=CATALOG)
+    store = RunStore(sqlite_url(tmp_path / "runs.db"))
+    try:
+        with pytest.raises(UsageError, match="'touches-a-file'"):
+            prepare_run(
+                experiment,
+                source="x.yaml",
+                store=store,
+                settings=RunSettings(home=tmp_path, command_probes=False),
+            )
+        assert store.list_runs() == []
+    finally:
+        store.close()
+    assert not marker.exists()
