@@ -5,8 +5,14 @@ uvicorn's h11 protocol has an idle (keep-alive) timeout but none for a request t
 arrives slowly: a client sending its headers one byte a second holds a connection
 forever. :class:`GuardedH11Protocol` adds that bound (the whole request, headers and
 body, must arrive within ``request_read_s`` of its first byte or of the connection),
-a hard cap on open connections, and reads the client certificate of a TLS connection
-into the request's scope for the role check. :class:`BodyCap` counts the bytes a
+a hard cap on open connections, a cap on requests in flight, and reads the client
+certificate of a TLS connection into the request's scope for the role check.
+
+A flood of idle or slow connections must not lock real clients out: at the connection
+cap a new connection evicts the oldest one still waiting for its request (an idle or
+slowloris connection; one whose request is being served is never evicted), and the
+in-flight cap counts requests, not connections (uvicorn's ``limit_concurrency`` counts
+both, so 64 idle sockets would answer everyone 503). :class:`BodyCap` counts the bytes a
 request body really carries, so no ``Content-Length`` (absent, huge, or a chunked
 body that has none) gets more than ``max_body`` bytes past it.
 """
@@ -34,8 +40,8 @@ class HttpLimits:
     max_body: int = 1 << 20  # bytes of a request body (an experiment's YAML fits 1 MiB)
     request_read_s: float = 10.0  # a request's headers and body, from its first byte
     keep_alive_s: float = 5.0  # an idle connection between two requests
-    max_connections: int = 256  # open at once; more are closed at once
-    concurrency: int = 64  # connections + requests in flight; more get 503
+    max_connections: int = 512  # open at once; beyond, the oldest waiting one is closed
+    concurrency: int = 64  # requests in flight (being read or served); more get 503
     backlog: int = 128  # connections the kernel queues before accept()
     max_header_bytes: int = 16 * 1024  # request line and headers
 
@@ -47,21 +53,46 @@ class GuardedH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         limits: HttpLimits = getattr(self.config, "chaos_limits", HttpLimits())
-        self._read_s = limits.request_read_s
+        self._limits = limits
+        self._opened = self.loop.time()
         self._read_timer: asyncio.TimerHandle | None = None
-        if len(self.connections) > limits.max_connections:
-            log.warning("%d connections open: closing a new one", len(self.connections))
+        if len(self.connections) > limits.max_connections and not self._evict_waiting():
+            log.warning("%d connections busy: closing a new one", len(self.connections))
             transport.close()
             return
         peer_cert = transport.get_extra_info("peercert")  # after the handshake: verified
-        inner = self.app
+        inner, tasks = self.app, self.tasks
 
-        async def app_with_peer(scope: Any, receive: Any, send: Any) -> None:
+        async def guarded_app(scope: Any, receive: Any, send: Any) -> None:
+            if len(tasks) > limits.concurrency:  # this request's own task is counted
+                await answer(send, 503, {"error": "too many requests in flight; retry"})
+                return
             scope[PEER_CERT] = peer_cert
             await inner(scope, receive, send)
 
-        self.app = app_with_peer
+        self.app = guarded_app
         self._arm_read_timer()
+
+    def waiting_for_request(self) -> bool:
+        """Open, but no request being read or served: idle, or still sending headers."""
+        return self.conn.their_state is h11.IDLE and (
+            self.cycle is None or self.cycle.response_complete
+        )
+
+    def _evict_waiting(self) -> bool:
+        waiting = [
+            other
+            for other in self.connections
+            if other is not self
+            and isinstance(other, GuardedH11Protocol)
+            and not other.transport.is_closing()
+            and other.waiting_for_request()
+        ]
+        if not waiting:
+            return False
+        oldest = min(waiting, key=lambda other: other._opened)
+        oldest.transport.close()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_read_timer()
@@ -84,7 +115,9 @@ class GuardedH11Protocol(H11Protocol):
 
     def _arm_read_timer(self) -> None:
         if self._read_timer is None and not self.transport.is_closing():
-            self._read_timer = self.loop.call_later(self._read_s, self._read_timed_out)
+            self._read_timer = self.loop.call_later(
+                self._limits.request_read_s, self._read_timed_out
+            )
 
     def _cancel_read_timer(self) -> None:
         if self._read_timer is not None:
@@ -94,7 +127,10 @@ class GuardedH11Protocol(H11Protocol):
     def _read_timed_out(self) -> None:
         self._read_timer = None
         if not self.transport.is_closing():
-            log.info("closing a connection whose request took over %gs to arrive", self._read_s)
+            log.info(
+                "closing a connection whose request took over %gs to arrive",
+                self._limits.request_read_s,
+            )
             self.transport.close()
 
 

@@ -44,6 +44,8 @@ def build_server(config: ServiceConfig) -> ControllerServer:
         raise UsageError(
             "the controller service needs credentials: a token file, mutual TLS, or both"
         )
+    if config.client_role is not None and config.tls is None:
+        raise UsageError("--tls-client-role needs mutual TLS (--tls-cert, --tls-key, --tls-ca)")
     ssl_context = None
     if config.tls is not None:
         from chaos.host.tls import server_context

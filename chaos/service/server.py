@@ -58,7 +58,7 @@ class ControllerServer:
             ws="none",
             backlog=limits.backlog,
             timeout_keep_alive=int(max(1, limits.keep_alive_s)),
-            limit_concurrency=limits.concurrency,
+            limit_concurrency=None,  # GuardedH11Protocol counts requests, not sockets
             h11_max_incomplete_event_size=limits.max_header_bytes,
             server_header=False,
             date_header=False,

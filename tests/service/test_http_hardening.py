@@ -234,29 +234,49 @@ def test_headers_over_the_limit_are_400(server):
     assert_healthy(server)
 
 
-def test_too_many_connections_are_bounded(server):
-    held = [connect(server) for _ in range(LIMITS.concurrency)]
+def open_sockets(socks: list[socket.socket]) -> int:
+    """How many of ``socks`` the server has not closed."""
+    time.sleep(0.3)
+    still_open = 0
+    for sock in socks:
+        sock.settimeout(0.05)
+        try:
+            still_open += sock.recv(1) != b""
+        except TimeoutError:
+            still_open += 1
+        except ConnectionResetError:
+            pass
+    return still_open
+
+
+def test_a_flood_of_idle_connections_is_bounded_and_does_not_lock_clients_out(server):
+    flood = [connect(server) for _ in range(LIMITS.max_connections + 10)]
+    for sock in flood[::2]:  # half idle, half slowloris: a request that never ends
+        sock.sendall(b"GET /v1/runs HTTP/1.1\r\nHost: t\r\nX-Slow: a")
     try:
-        # every slot held by an idle connection: a new request is told to come back later
-        status, _, _ = exchange(server, request("GET", "/healthz", auth=False))
-        assert status == 503
-        held += [connect(server) for _ in range(LIMITS.max_connections)]
-        time.sleep(0.3)
-        closed = 0
-        for sock in held:
-            sock.settimeout(0.05)
-            try:
-                closed += sock.recv(1) == b""
-            except TimeoutError:
-                pass
-            except ConnectionResetError:
-                closed += 1
-        # beyond max_connections, new connections are closed as soon as they are accepted
-        assert closed >= len(held) - LIMITS.max_connections
+        # at the cap each new connection evicts the oldest one still waiting for a
+        # request, so a client that sends its request at once is served
+        for _ in range(3):
+            assert_healthy(server)
+        assert open_sockets(flood) <= LIMITS.max_connections
     finally:
-        for sock in held:
+        for sock in flood:
             sock.close()
-    time.sleep(0.2)
+
+
+def test_requests_in_flight_are_bounded_with_503(server):
+    # each of these has sent its headers and is still "sending" its body: in flight
+    stalled = [connect(server) for _ in range(LIMITS.concurrency)]
+    try:
+        for sock in stalled:
+            sock.sendall(request("POST", "/v1/runs", extra="Content-Length: 10\r\n"))
+        time.sleep(0.3)
+        status, _, body = exchange(server, request("GET", "/healthz", auth=False))
+        assert status == 503 and b"in flight" in body
+    finally:
+        for sock in stalled:
+            sock.close()
+    time.sleep(0.3)
     assert_healthy(server)
 
 
