@@ -40,6 +40,7 @@ class HttpLimits:
     max_body: int = 1 << 20  # bytes of a request body (an experiment's YAML fits 1 MiB)
     request_read_s: float = 10.0  # a request's headers and body, from its first byte
     keep_alive_s: float = 5.0  # an idle connection between two requests
+    response_write_s: float = 30.0  # each part of an answer, to a client not reading it
     max_connections: int = 512  # open at once; beyond, the oldest waiting one is closed
     concurrency: int = 64  # requests in flight (being read or served); more get 503
     backlog: int = 128  # connections the kernel queues before accept()
@@ -68,10 +69,24 @@ class GuardedH11Protocol(H11Protocol):
                 await answer(send, 503, {"error": "too many requests in flight; retry"})
                 return
             scope[PEER_CERT] = peer_cert
-            await inner(scope, receive, send)
+            await inner(scope, receive, self._send_within(send))
 
         self.app = guarded_app
         self._arm_read_timer()
+
+    def _send_within(self, send: Any) -> Any:
+        """``send``, bounded: a client that stops reading its answer would hold a request
+        slot (and a thread) forever once the socket's buffers fill."""
+
+        async def send_within(message: Any) -> None:
+            try:
+                await asyncio.wait_for(send(message), self._limits.response_write_s)
+            except TimeoutError:
+                log.info("closing a connection that stopped reading its answer")
+                self.transport.close()
+                raise
+
+        return send_within
 
     def waiting_for_request(self) -> bool:
         """Open, but no request being read or served: idle, or still sending headers."""

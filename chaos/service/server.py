@@ -65,6 +65,7 @@ class ControllerServer:
             access_log=False,
             log_config=None,
             proxy_headers=False,
+            timeout_graceful_shutdown=int(limits.request_read_s + limits.response_write_s),
         )
         config.load()
         config.ssl = ssl_context  # ours: client certificates verified against the CA
