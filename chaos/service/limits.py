@@ -40,7 +40,8 @@ class HttpLimits:
     max_body: int = 1 << 20  # bytes of a request body (an experiment's YAML fits 1 MiB)
     request_read_s: float = 10.0  # a request's headers and body, from its first byte
     keep_alive_s: float = 5.0  # an idle connection between two requests
-    response_write_s: float = 30.0  # each part of an answer, to a client not reading it
+    response_write_s: float = 30.0  # an answer stalled in the buffers (client not reading)
+    send_buffer: int = 256 * 1024  # kernel send buffer per connection (no autotuning to 4 MiB)
     max_connections: int = 512  # open at once; beyond, the oldest waiting one is closed
     concurrency: int = 64  # requests in flight (being read or served); more get 503
     backlog: int = 128  # connections the kernel queues before accept()
@@ -57,6 +58,7 @@ class GuardedH11Protocol(H11Protocol):
         self._limits = limits
         self._opened = self.loop.time()
         self._read_timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
         if len(self.connections) > limits.max_connections and not self._evict_waiting():
             log.warning("%d connections busy: closing a new one", len(self.connections))
             transport.close()
@@ -69,24 +71,30 @@ class GuardedH11Protocol(H11Protocol):
                 await answer(send, 503, {"error": "too many requests in flight; retry"})
                 return
             scope[PEER_CERT] = peer_cert
-            await inner(scope, receive, self._send_within(send))
+            await inner(scope, receive, send)
 
         self.app = guarded_app
         self._arm_read_timer()
 
-    def _send_within(self, send: Any) -> Any:
-        """``send``, bounded: a client that stops reading its answer would hold a request
-        slot (and a thread) forever once the socket's buffers fill."""
+    def pause_writing(self) -> None:
+        # the answer does not drain: a client that stopped reading would pin its buffered
+        # answer and its connection forever (asyncio's close() waits for the buffer)
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(
+                self._limits.response_write_s, self._write_stalled
+            )
 
-        async def send_within(message: Any) -> None:
-            try:
-                await asyncio.wait_for(send(message), self._limits.response_write_s)
-            except TimeoutError:
-                log.info("closing a connection that stopped reading its answer")
-                self.transport.close()
-                raise
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
 
-        return send_within
+    def _write_stalled(self) -> None:
+        self._write_timer = None
+        log.info("aborting a connection that stopped reading its answer")
+        self.transport.abort()
 
     def waiting_for_request(self) -> bool:
         """Open, but no request being read or served: idle, or still sending headers."""
@@ -111,6 +119,9 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_read_timer()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:

@@ -45,6 +45,9 @@ class ControllerServer:
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # inherited by every accepted connection: what a client that does not read can pin
+        # in the kernel is bounded (autotuning would let each grow to tcp_wmem's 4 MiB)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, limits.send_buffer)
         try:
             self._socket.bind(address)
             self._socket.listen(limits.backlog)

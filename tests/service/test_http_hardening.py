@@ -7,18 +7,28 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import time
 import urllib.parse
 
 import pytest
 
+from chaos.controller.events import EventBus
 from chaos.service.limits import HttpLimits
 from chaos.service.server import ControllerServer
+from chaos.store.repository import RunStore, sqlite_url
 from tests.service.conftest import TOKEN
+from tests.store.run_events import emit_sample, start_run
 
 LIMITS = HttpLimits(
-    request_read_s=1.5, keep_alive_s=1.0, max_connections=12, concurrency=6, backlog=16
+    request_read_s=1.5,
+    keep_alive_s=1.0,
+    response_write_s=1.0,
+    send_buffer=16 * 1024,
+    max_connections=12,
+    concurrency=6,
+    backlog=16,
 )
 AUTH = f"Authorization: Bearer {TOKEN}\r\n"
 
@@ -277,6 +287,36 @@ def test_requests_in_flight_are_bounded_with_503(server):
         for sock in stalled:
             sock.close()
     time.sleep(0.3)
+    assert_healthy(server)
+
+
+def test_a_client_that_stops_reading_its_answer_is_disconnected(start_service, tmp_path):
+    store = RunStore(sqlite_url(tmp_path / "big.db"))
+    bus = EventBus()
+    bus.subscribe(store.recorder())
+    start_run(bus, "big1")
+    for tick in range(3000):  # an answer of ~450 kB: more than every buffer on the way
+        emit_sample(bus, "big1", tick)
+    server = start_service(store, limits=LIMITS)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a reader that barely reads
+    sock.connect(server.address)
+    with sock:
+        sock.sendall(request("GET", "/v1/runs/big1"))
+        time.sleep(LIMITS.response_write_s + 2)  # read nothing meanwhile
+        data, sock_alive = b"", True
+        sock.settimeout(2)
+        while sock_alive:
+            try:
+                chunk = sock.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                break
+            data += chunk
+            sock_alive = bool(chunk)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))
+        assert length > 300_000
+        assert len(body) < length  # cut off: the rest of the answer was dropped
     assert_healthy(server)
 
 
