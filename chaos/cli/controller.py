@@ -25,11 +25,22 @@ def serve(
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Service certificate (mTLS)."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="Service key (mTLS)."),
     tls_ca: Path | None = typer.Option(None, "--tls-ca", help="CA of client certificates."),
+    tls_client_role: str | None = typer.Option(
+        None,
+        "--tls-client-role",
+        help="The role (OU) a client certificate must name, e.g. controller (with mTLS).",
+    ),
     lab: str | None = typer.Option(
         None, "--lab", envvar="CHAOS_LAB", help="Lab id whose processes runs may target."
     ),
     schedules: bool = typer.Option(
         True, "--schedules/--no-schedules", help="Fire schedules (only the leader does)."
+    ),
+    allow_command_probes: bool = typer.Option(
+        False,
+        "--allow-command-probes",
+        help="Let experiments submitted over the API (and schedules) run command probes: "
+        "whoever holds a token can then run commands as this service's user.",
     ),
     log_level: str = typer.Option("INFO", "--log-level"),
     log_format: str = typer.Option("text", "--log-format", help="text, or json (one per line)."),
@@ -52,8 +63,10 @@ def serve(
         database_url=database_url(db),
         token=read_token(token_file, env="CHAOS_CONTROLLER_TOKEN"),
         tls=tls_files(tls_cert, tls_key, tls_ca),
+        client_role=tls_client_role,
         run_settings=settings_from_environment(lab=lab),
         webhooks=WebhookNotifier.from_env(),  # $CHAOS_WEBHOOKS: every run's start and verdict
         schedules=schedules,
+        command_probes=allow_command_probes,
     )
     run_server(lambda: serve(config), listen)

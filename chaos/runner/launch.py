@@ -24,6 +24,7 @@ from chaos.controller.engine import RunEngine
 from chaos.controller.events import Event, EventBus
 from chaos.controller.executor import LocalExecutor
 from chaos.controller.verdict import RunResult
+from chaos.errors import UsageError
 from chaos.faults import CATALOG
 from chaos.spec.models import Experiment
 from chaos.store.repository import RunStore
@@ -44,6 +45,9 @@ class RunSettings:
     credentials: AgentCredentials = field(default_factory=AgentCredentials)
     home: Path = Path(".")  # $CHAOS_HOME: each run's Locust logs go to home/runs/<run id>
     load_log_dir: Path | None = None
+    # False on a controller service not started with --allow-command-probes: a command
+    # probe runs a program as the controller's user, so whoever may submit runs must not
+    command_probes: bool = True
 
 
 @dataclass
@@ -78,6 +82,8 @@ def prepare_run(
     seed: int | None = None,
     run_id: str | None = None,
 ) -> PreparedRun:
+    if not settings.command_probes:
+        refuse_command_probes(experiment)
     run_id = run_id or uuid.uuid4().hex[:12]
     bus = EventBus()
     bus.subscribe(store.recorder(), recorder=True)
@@ -105,6 +111,16 @@ def prepare_run(
         load_log_dir=settings.load_log_dir,
     )
     return PreparedRun(run_id=run_id, engine=engine, bus=bus, store=store)
+
+
+def refuse_command_probes(experiment: Experiment) -> None:
+    """UsageError naming every command probe (where they are off)."""
+    named = [probe.name for probe in experiment.spec.steady_state.probes if probe.command]
+    if named:
+        raise UsageError(
+            f"command probes are off on this controller (start it with --allow-command-probes"
+            f" to allow them): probe {', '.join(repr(name) for name in named)} runs a command"
+        )
 
 
 class HaltWatcher:

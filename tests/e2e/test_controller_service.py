@@ -37,6 +37,7 @@ class Service:
     url: str
     process: subprocess.Popen[str]
     db: str  # the lab's run store, which the service writes to
+    lab_url: str  # submitted experiments cannot read ${CHAOS_LAB_URL} from the service
 
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         data = json.dumps(body).encode() if body is not None else None
@@ -84,7 +85,12 @@ def service(resilient_lab: Lab) -> Iterator[Service]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    service = Service(url=f"http://127.0.0.1:{port}", process=process, db=resilient_lab.db)
+    service = Service(
+        url=f"http://127.0.0.1:{port}",
+        process=process,
+        db=resilient_lab.db,
+        lab_url=resilient_lab.state.web_url,
+    )
 
     def answers() -> bool:
         try:
@@ -106,8 +112,14 @@ def service(resilient_lab: Lab) -> Iterator[Service]:
                 process.wait()
 
 
+def with_lab_url(service: Service, text: str) -> str:
+    """The experiment as a caller sends it: the service's environment is not its to read."""
+    return text.replace("${CHAOS_LAB_URL:-http://127.0.0.1:18080}", service.lab_url)
+
+
 def submit(service: Service, text: str) -> str:
-    status, body = service.call("POST", "/v1/runs", {"experiment": text, "source": "api.yaml"})
+    body = {"experiment": with_lab_url(service, text), "source": "api.yaml"}
+    status, body = service.call("POST", "/v1/runs", body)
     assert status == 201, body
     return body["run_id"]
 
@@ -137,7 +149,7 @@ def test_a_submitted_run_is_halted_over_the_api_and_its_fault_reverted(service: 
 
 
 def test_an_invalid_experiment_is_refused_with_located_problems(service: Service):
-    broken = LONG_PARTITION.replace("duration: 60s", "duration: 60")
+    broken = with_lab_url(service, LONG_PARTITION).replace("duration: 60s", "duration: 60")
     status, body = service.call("POST", "/v1/runs", {"experiment": broken, "source": "bad.yaml"})
     assert status == 400
     assert any(issue.startswith("bad.yaml:") and "duration" in issue for issue in body["issues"])

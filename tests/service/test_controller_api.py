@@ -11,24 +11,19 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from chaos.agent.http import Auth
 from chaos.controller.events import EventBus
-from chaos.service.api import ControllerServer
+from chaos.service.server import ControllerServer
 from chaos.store.repository import RunStore, sqlite_url
+from tests.service.conftest import TOKEN
 from tests.store.run_events import full_run, start_run
-
-TOKEN = "s3cret-controller-token"
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ControllerServer]:
-    import threading
-
+def server(tmp_path: Path, start_service) -> ControllerServer:
     store = RunStore(sqlite_url(tmp_path / "runs.db"))
     bus = EventBus()
     bus.subscribe(store.recorder())
@@ -36,16 +31,7 @@ def server(tmp_path: Path) -> Iterator[ControllerServer]:
         full_run(bus, run_id)
         time.sleep(0.01)  # distinct start times: newest first is well defined
     start_run(bus, "ccc333")
-    server = ControllerServer(("127.0.0.1", 0), store=store, auth=Auth(token=TOKEN))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-        store.close()
+    return start_service(store)
 
 
 def get(server: ControllerServer, path: str, *, token: str | None = TOKEN) -> tuple[int, bytes]:
