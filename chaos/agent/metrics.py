@@ -16,6 +16,7 @@ class AgentMetrics:
     renewals: int = 0
     journal_corrupt_lines: int = 0
     requests_unauthorized: int = 0
+    requests_refused: int = 0  # by the agent's guards or scope (422/403)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def applied(self, fault: str) -> None:
@@ -64,6 +65,11 @@ class AgentMetrics:
                 "chaos_agent_unauthorized_requests_total",
                 self.requests_unauthorized,
                 "Requests refused with 401/403.",
+            ),
+            (
+                "chaos_agent_refused_faults_total",
+                self.requests_refused,
+                "Faults refused by the agent's guards or scope (dangerous target, out of scope).",
             ),
             (
                 "chaos_agent_journal_corrupt_lines",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 from chaos.agent.journal import UndoJournal
+from chaos.agent.scope import ScopePolicy
 from chaos.agent.server import CONTROLLER_ROLE, AgentServer, Auth
 from chaos.agent.service import AgentService
 from chaos.errors import UsageError
@@ -34,6 +35,7 @@ class AgentConfig:
     journal_dir: Path
     token: str | None = None
     tls: TlsFiles | None = None
+    scope: ScopePolicy = field(default_factory=ScopePolicy)  # empty: every fault is refused
 
 
 def build_server(config: AgentConfig, *, probe: bool = True) -> AgentServer:
@@ -49,7 +51,12 @@ def build_server(config: AgentConfig, *, probe: bool = True) -> AgentServer:
         node=config.node,
         journal=UndoJournal(config.journal_dir),
         catalog=CATALOG,
-        host=HostContext(node=config.node, capabilities=capabilities),
+        host=HostContext(
+            node=config.node,
+            capabilities=capabilities,
+            ram_disks=tuple(str(disk) for disk in config.scope.ram_disks),
+        ),
+        scope=config.scope,
     )
     service.start()
     ssl_context = None
@@ -81,6 +88,7 @@ def serve(config: AgentConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop)
     log.info("agent %s listening on %s", config.node, server.url)
+    log.info("agent %s may act on: %s", config.node, config.scope.describe())
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

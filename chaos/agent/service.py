@@ -21,8 +21,10 @@ from enum import StrEnum
 from typing import Any
 
 from chaos import __version__
+from chaos.agent import guards
 from chaos.agent.journal import UndoJournal
 from chaos.agent.metrics import AgentMetrics
+from chaos.agent.scope import ScopePolicy
 from chaos.errors import ChaosError, FaultError
 from chaos.faults import pinning, wire
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo, Where
@@ -77,8 +79,10 @@ class AgentService:
         journal: UndoJournal,
         catalog: Mapping[str, FaultType],
         host: HostContext,
+        scope: ScopePolicy | None = None,
     ) -> None:
         self.node = node
+        self.scope = scope or ScopePolicy()  # empty: every fault is refused
         self.journal = journal
         self.metrics = AgentMetrics()
         self._catalog = catalog
@@ -129,12 +133,13 @@ class AgentService:
                 raise Conflict(f"fault id {request.fault_id} was already used", node=self.node)
             self._used_ids.add(request.fault_id)
         try:
-            if fault.where is Where.NODE:
-                request = pinning.pin(request, node=self.node)
-        except pinning.ContainerGone as exc:
-            raise Gone(exc.message, node=self.node, target=exc.target) from exc
-        self._check_target(fault, request)
-        undo = fault.prepare(request, self._host)
+            request = self._admit(fault, request)
+            undo = fault.prepare(request, self._host)
+        except (guards.Refused, guards.OutOfScope):
+            with self._lock:  # refused before anything happened: the id stays free
+                self._used_ids.discard(request.fault_id)
+            self.metrics.requests_refused += 1
+            raise
         self.journal.prepared(
             fault_id=request.fault_id, fault=fault.name, undo=undo.to_json(), request=dict(raw)
         )
@@ -164,8 +169,9 @@ class AgentService:
         )
         return True, active.describe()
 
-    def renew(self, ids: list[str], ttl_s: float) -> dict[str, list[str]]:
-        ttl = _lease_ttl(ttl_s)
+    def renew(self, ids: Any, ttl_s: Any) -> dict[str, list[str]]:
+        body = wire.renew_from_json({"ids": ids, "ttl_s": ttl_s})
+        ids, ttl = body.ids, _lease_ttl(body.ttl_s)
         renewed, unknown = [], []
         with self._lock:
             for fault_id in ids:
@@ -216,9 +222,28 @@ class AgentService:
             "active": active,
             "stuck": stuck,
             "journal_corrupt_lines": self.journal.corrupt_lines,
+            "scope": self.scope.describe(),
         }
 
     # ------------------------------------------------------------ internals
+
+    def _admit(self, fault: FaultType, request: FaultRequest) -> FaultRequest:
+        """The request with its target resolved here, once the guards have let it through.
+
+        A container's or pod's PID is never taken from the request: the agent asks the
+        runtime itself, so a request cannot name PID 1 and call it a container.
+        """
+        if fault.where is Where.NODE:
+            if request.target.kind in pinning.CONTAINER_KINDS:
+                unpinned = dataclasses.replace(request.target, pid=None, start_time=None)
+                request = dataclasses.replace(request, target=unpinned)
+            try:
+                request = pinning.pin(request, node=self.node)
+            except pinning.ContainerGone as exc:
+                raise Gone(exc.message, node=self.node, target=exc.target) from exc
+        self._check_target(fault, request)
+        guards.check(fault, request, scope=self.scope, node=self.node)
+        return request
 
     def _check_target(self, fault: FaultType, request: FaultRequest) -> None:
         target = request.target

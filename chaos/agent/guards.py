@@ -1,0 +1,192 @@
+"""The agent's own refusals: checked for every fault before anything is journaled or touched.
+
+Defence in depth: the controller has already planned and checked the request, but a
+bug or a stolen token there must not be enough to take a node down. So the agent,
+on its own, refuses
+
+- **dangerous targets** (:class:`Refused`, HTTP 422), whatever its scope says:
+  PID 1 of the host, kernel threads, the agent itself and each of its ancestors
+  (by PID, walking ``PPid``), the container runtime and node daemons (by the base
+  name of their executable: kubelet, containerd, dockerd, systemd, ...), and for a
+  fault that *signals* its target (``process-kill``) also PID 1 of the target's own
+  PID namespace, a container's init: stopping or killing a container goes through
+  its runtime (``container-kill``, ``pod-kill``), which knows how to restart it;
+- **anything outside its scope** (:class:`OutOfScope`, HTTP 403), see
+  :mod:`chaos.agent.scope`.
+
+Faults that *enter* a container's namespaces (network faults, disk-fill, stress)
+legitimately use the container's init as their way in, so only the signalling
+faults refuse a namespace's PID 1. A PID is never trusted from the request for a
+container or pod: the agent resolves it itself from the runtime.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from chaos.agent.scope import Runtime, ScopePolicy
+from chaos.errors import ChaosError, FaultError
+from chaos.faults.base import FaultRequest, FaultType, Where
+from chaos.host import procfs
+from chaos.spec.models import TargetKind
+from chaos.targets.base import Target
+
+LAB_ID_ENV = "CHAOS_LAB_ID"
+# daemons a fault must never signal or enter, by the base name of their executable
+PROTECTED_EXECUTABLES = frozenset(
+    {
+        "init",
+        "systemd",
+        "kubelet",
+        "k3s",
+        "k3s-server",
+        "k3s-agent",
+        "containerd",
+        "dockerd",
+        "docker-proxy",
+        "docker-init",
+        "runc",
+        "crun",
+        "crio",
+        "conmon",
+        "sshd",
+        "dbus-daemon",
+    }
+)
+PROTECTED_PREFIXES = ("containerd-shim", "systemd-")
+SIGNALLING_FAULTS = frozenset({"process-kill"})
+_CONTAINERS = frozenset({TargetKind.CONTAINER, TargetKind.POD})
+
+
+class Refused(FaultError):
+    """The agent never acts on this target, whatever its scope (HTTP 422)."""
+
+
+class OutOfScope(FaultError):
+    """The target is outside this agent's configured scope (HTTP 403)."""
+
+
+def check(fault: FaultType, request: FaultRequest, *, scope: ScopePolicy, node: str) -> None:
+    """Raise :class:`Refused` or :class:`OutOfScope` unless the agent may apply ``request``."""
+    target = request.target
+    if fault.where is Where.CONTROLLER:
+        raise Refused(
+            f"{fault.name} is applied by the controller through the cluster API, not by an agent",
+            target=target.display,
+            node=node,
+        )
+    if fault.where is Where.RUNTIME:
+        _check_runtime_fault(fault, target, scope=scope, node=node)
+        return
+    if getattr(request.params, "allow_ram_backed", False) and not scope.allow_ram_backed:
+        raise OutOfScope(
+            f"{fault.name}: allowRamBacked is not permitted by this agent's scope "
+            "(start it with --scope-allow-ram-backed)",
+            target=target.display,
+            node=node,
+        )
+    if target.pid is None:
+        if not scope.node:
+            raise OutOfScope(
+                f"{fault.name} on {target.display} acts on the node itself, which is outside "
+                "this agent's scope (start it with --scope-node)",
+                target=target.display,
+                node=node,
+            )
+        return
+    check_process(target.pid, fault=fault.name, display=target.display, node=node)
+    _check_process_scope(fault.name, target, scope=scope, node=node)
+
+
+def check_process(pid: int, *, fault: str, display: str, node: str) -> None:
+    """Raise :class:`Refused` when ``pid`` is one the agent never signals or enters."""
+    reason = dangerous(pid, signals=fault in SIGNALLING_FAULTS)
+    if reason is not None:
+        raise Refused(
+            f"{fault}: refusing {display} (pid {pid}): {reason}", target=display, node=node
+        )
+
+
+def dangerous(pid: int, *, signals: bool, agent_pid: int | None = None) -> str | None:
+    """Why ``pid`` must not be touched, or None. ``signals``: the fault sends it a signal."""
+    me = os.getpid() if agent_pid is None else agent_pid
+    if pid <= 1:
+        return "it is PID 1 of the host (init)"
+    if pid == me or pid in procfs.ancestors(me):
+        return "it is this agent or one of its ancestors (its supervisor, runtime or init)"
+    if procfs.is_kernel_thread(pid):
+        return "it is a kernel thread"
+    name = procfs.executable_name(pid)
+    if name is not None and (name in PROTECTED_EXECUTABLES or name.startswith(PROTECTED_PREFIXES)):
+        return f"it is {name}, a node daemon the agent never touches"
+    if signals and procfs.namespace_pids(pid)[-1:] == [1]:
+        return (
+            "it is PID 1 of its own PID namespace (a container's init): "
+            "kill or stop the container through its runtime instead (container-kill, pod-kill)"
+        )
+    return None
+
+
+def _check_process_scope(fault: str, target: Target, *, scope: ScopePolicy, node: str) -> None:
+    assert target.pid is not None
+    if target.kind in _CONTAINERS:
+        runtime = _runtime_of(target.attributes)
+        if runtime is not None and runtime in scope.runtimes:
+            return
+    environ = procfs.read_environ(target.pid) or {}
+    if scope.labs and environ.get(LAB_ID_ENV) in scope.labs:
+        return
+    if scope.cgroups and scope.cgroup_in_scope(procfs.cgroup_paths(target.pid)):
+        return
+    raise OutOfScope(
+        f"{fault}: {target.display} (pid {target.pid}) is outside this agent's scope "
+        f"(it may act on: {scope.describe()})",
+        target=target.display,
+        node=node,
+    )
+
+
+def _runtime_of(attributes: Mapping[str, str]) -> Runtime | None:
+    scheme, sep, _ = attributes.get("container_id", "").partition("://")
+    try:
+        return Runtime(scheme) if sep else None
+    except ValueError:
+        return None
+
+
+def _check_runtime_fault(
+    fault: FaultType, target: Target, *, scope: ScopePolicy, node: str
+) -> None:
+    """Docker API faults: Docker in scope, the node's own Docker socket, not the agent's
+    own container."""
+    if Runtime.DOCKER not in scope.runtimes:
+        raise OutOfScope(
+            f"{fault.name}: Docker containers are outside this agent's scope "
+            "(start it with --scope-runtime docker)",
+            target=target.display,
+            node=node,
+        )
+    url = target.attributes.get("docker_url", "")
+    if url and not url.startswith("unix://"):
+        raise Refused(
+            f"{fault.name}: an agent uses only its node's own Docker socket, not {url[:100]!r}",
+            target=target.display,
+            node=node,
+        )
+    reference = target.attributes.get("container_id", "")
+    if not reference:
+        return  # the fault itself says the container is unknown
+    from chaos.host import runtimes
+
+    try:
+        init = runtimes.resolve(reference)
+    except ChaosError:
+        return  # not running: the fault reports it; there is no process to protect
+    me = os.getpid()
+    if init.pid == me or init.pid in procfs.ancestors(me):
+        raise Refused(
+            f"{fault.name}: {target.display} is the container this agent runs in",
+            target=target.display,
+            node=node,
+        )
