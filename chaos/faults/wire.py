@@ -29,6 +29,11 @@ __all__ = [
 ]
 
 _M = TypeVar("_M", bound=BaseModel)
+# the regular expression itself says little to a reader (and holds control characters)
+_FRIENDLY = {
+    "string_pattern_mismatch": "contains characters that are not allowed here "
+    "(control characters, or outside the field's charset)"
+}
 
 
 def target_to_json(target: Target) -> dict[str, Any]:
@@ -119,6 +124,9 @@ def _validated(model: type[_M], raw: Any, *, what: str) -> _M:
 def _problems(exc: ValidationError, *, limit: int = 5) -> str:
     """Each problem as ``field.path: message``; never the offending value itself."""
     errors = exc.errors(include_url=False, include_input=False)
-    problems = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors]
+    problems = [
+        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {_FRIENDLY.get(e['type'], e['msg'])}"
+        for e in errors
+    ]
     more = f"; and {len(problems) - limit} more" if len(problems) > limit else ""
     return "; ".join(problems[:limit]) + more
