@@ -22,8 +22,10 @@ container or pod: the agent resolves it itself from the runtime.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from chaos.agent.scope import Runtime, ScopePolicy
 from chaos.errors import ChaosError, FaultError
@@ -86,6 +88,7 @@ def check(fault: FaultType, request: FaultRequest, *, scope: ScopePolicy, node: 
             target=target.display,
             node=node,
         )
+    _check_lab_control(fault.name, target, node=node)
     if target.pid is None:
         if not scope.node:
             raise OutOfScope(
@@ -126,6 +129,26 @@ def dangerous(pid: int, *, signals: bool, agent_pid: int | None = None) -> str |
             "kill or stop the container through its runtime instead (container-kill, pod-kill)"
         )
     return None
+
+
+def _check_lab_control(fault: str, target: Target, *, node: str) -> None:
+    """The process lab's proxy is driven over HTTP at a URL the request names: an agent
+    follows it only to loopback, never to another host on its network."""
+    url = target.attributes.get("lab_control")
+    if not url:
+        return
+    parsed = urlsplit(url)
+    try:
+        address = ipaddress.ip_address(parsed.hostname or "")
+    except ValueError:
+        address = None
+    loopback = parsed.scheme == "http" and address is not None and address.is_loopback
+    if not loopback:
+        raise Refused(
+            f"{fault}: the lab proxy's control URL must be http:// on a loopback address",
+            target=target.display,
+            node=node,
+        )
 
 
 def _check_process_scope(fault: str, target: Target, *, scope: ScopePolicy, node: str) -> None:

@@ -140,6 +140,15 @@ class AgentService:
                 self._used_ids.discard(request.fault_id)
             self.metrics.requests_refused += 1
             raise
+        except FaultError:
+            raise
+        except ChaosError as exc:  # a host or target error: the agent's answer is a fault's
+            raise FaultError(exc.message, target=request.target.display, node=self.node) from exc
+        except Exception as exc:  # a bug in a driver's prepare: an answer, not a 500
+            log.exception("prepare of %s %s failed", fault.name, request.fault_id)
+            raise FaultError(
+                f"{fault.name}: could not prepare the fault ({type(exc).__name__})", node=self.node
+            ) from exc
         self.journal.prepared(
             fault_id=request.fault_id, fault=fault.name, undo=undo.to_json(), request=dict(raw)
         )
@@ -153,7 +162,9 @@ class AgentService:
                 raise FaultError(
                     exc.message, target=request.target.display, node=self.node
                 ) from exc
-            raise FaultError(f"{fault.name} failed: {exc!r}", node=self.node) from exc
+            log.error("apply of %s %s failed: %r", fault.name, request.fault_id, exc)
+            reason = f"{type(exc).__name__}: {exc}"[:300]  # the message, not a repr
+            raise FaultError(f"{fault.name} failed: {reason}", node=self.node) from exc
         self.journal.applied(fault_id=request.fault_id, undo=undo.to_json())
         active = ActiveFault(request.fault_id, fault, request, undo, time.monotonic() + ttl)
         with self._lock:

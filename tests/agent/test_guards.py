@@ -213,3 +213,19 @@ def test_cli_scope_flags_reach_the_agent(tmp_path):
     )
     for flag in ("--scope-lab", "--scope-cgroup", "--scope-runtime", "--scope-node"):
         assert flag in result.stdout
+
+
+def test_the_lab_proxy_url_must_be_loopback(tmp_path):
+    """A process-lab target names its proxy's control URL: an agent never follows it off
+    the host (no requests to other machines on the agent's network on a request's say)."""
+    agent = make_service(tmp_path, ScopePolicy(node=True))
+    try:
+        for url in ("http://10.1.2.3:9000", "http://metadata.internal/", "file:///etc/passwd"):
+            hostile = request(
+                "network-latency", "l-1", attributes={"lab_control": url}, delay="100ms"
+            )
+            with pytest.raises(Refused, match="loopback"):
+                agent.apply(hostile)
+        assert agent.list_active() == []
+    finally:
+        agent.shutdown()
