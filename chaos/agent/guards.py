@@ -7,7 +7,8 @@ on its own, refuses
 - **dangerous targets** (:class:`Refused`, HTTP 422), whatever its scope says:
   PID 1 of the host, kernel threads, the agent itself and each of its ancestors
   (by PID, walking ``PPid``), the container runtime and node daemons (by the base
-  name of their executable: kubelet, containerd, dockerd, systemd, ...), and for a
+  name of their executable: kubelet, containerd, dockerd, systemd, ...; see
+  :mod:`chaos.host.protected`), and for a
   fault that *signals* its target (``process-kill``) also PID 1 of the target's own
   PID namespace, a container's init: stopping or killing a container goes through
   its runtime (``container-kill``, ``pod-kill``), which knows how to restart it;
@@ -30,33 +31,11 @@ from urllib.parse import urlsplit
 from chaos.agent.scope import Runtime, ScopePolicy
 from chaos.errors import ChaosError, FaultError
 from chaos.faults.base import FaultRequest, FaultType, Where
-from chaos.host import procfs
+from chaos.host import procfs, protected
 from chaos.spec.models import TargetKind
 from chaos.targets.base import Target
 
 LAB_ID_ENV = "CHAOS_LAB_ID"
-# daemons a fault must never signal or enter, by the base name of their executable
-PROTECTED_EXECUTABLES = frozenset(
-    {
-        "init",
-        "systemd",
-        "kubelet",
-        "k3s",
-        "k3s-server",
-        "k3s-agent",
-        "containerd",
-        "dockerd",
-        "docker-proxy",
-        "docker-init",
-        "runc",
-        "crun",
-        "crio",
-        "conmon",
-        "sshd",
-        "dbus-daemon",
-    }
-)
-PROTECTED_PREFIXES = ("containerd-shim", "systemd-")
 SIGNALLING_FAULTS = frozenset({"process-kill"})
 _CONTAINERS = frozenset({TargetKind.CONTAINER, TargetKind.POD})
 
@@ -104,31 +83,11 @@ def check(fault: FaultType, request: FaultRequest, *, scope: ScopePolicy, node: 
 
 def check_process(pid: int, *, fault: str, display: str, node: str) -> None:
     """Raise :class:`Refused` when ``pid`` is one the agent never signals or enters."""
-    reason = dangerous(pid, signals=fault in SIGNALLING_FAULTS)
+    reason = protected.dangerous(pid, signals=fault in SIGNALLING_FAULTS)
     if reason is not None:
         raise Refused(
             f"{fault}: refusing {display} (pid {pid}): {reason}", target=display, node=node
         )
-
-
-def dangerous(pid: int, *, signals: bool, agent_pid: int | None = None) -> str | None:
-    """Why ``pid`` must not be touched, or None. ``signals``: the fault sends it a signal."""
-    me = os.getpid() if agent_pid is None else agent_pid
-    if pid <= 1:
-        return "it is PID 1 of the host (init)"
-    if pid == me or pid in procfs.ancestors(me):
-        return "it is this agent or one of its ancestors (its supervisor, runtime or init)"
-    if procfs.is_kernel_thread(pid):
-        return "it is a kernel thread"
-    name = procfs.executable_name(pid)
-    if name is not None and (name in PROTECTED_EXECUTABLES or name.startswith(PROTECTED_PREFIXES)):
-        return f"it is {name}, a node daemon the agent never touches"
-    if signals and procfs.namespace_pids(pid)[-1:] == [1]:
-        return (
-            "it is PID 1 of its own PID namespace (a container's init): "
-            "kill or stop the container through its runtime instead (container-kill, pod-kill)"
-        )
-    return None
 
 
 def _check_lab_control(fault: str, target: Target, *, node: str) -> None:

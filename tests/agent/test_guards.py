@@ -167,7 +167,7 @@ def test_an_agent_without_scope_refuses_everything(tmp_path):
 def test_entering_a_container_init_is_allowed_but_never_signalling_it(service):
     """Network faults enter a namespace through its init: only signals refuse PID 1 of a
     PID namespace, the guard's other refusals hold for every fault."""
-    from chaos.agent.guards import dangerous
+    from chaos.host.protected import dangerous
 
     argv = ["unshare", "--pid", "--fork", "--kill-child", SLEEP, "60"]
     with started(argv, env=lab_env()) as process:
