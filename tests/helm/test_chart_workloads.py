@@ -88,7 +88,11 @@ def _scope_flags(args: list[str]) -> list[str]:
     [
         (None, (), ["--scope-runtime=containerd"]),
         ("values-full.yaml", (), ["--scope-runtime=cri-o"]),
-        (None, ("agent.cri.runtime=custom", "agent.cri.socketPath=/run/x.sock"), []),
+        (
+            None,
+            ("agent.cri.runtime=custom", "agent.cri.socketPath=/run/x.sock"),
+            ["--scope-runtime=containerd", "--scope-runtime=cri-o"],
+        ),
         (
             None,
             (
