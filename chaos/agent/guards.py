@@ -140,19 +140,12 @@ def _runtime_of(attributes: Mapping[str, str]) -> Runtime | None:
 def _check_runtime_fault(
     fault: FaultType, target: Target, *, scope: ScopePolicy, node: str
 ) -> None:
-    """Docker API faults: Docker in scope, the node's own Docker socket, not the agent's
-    own container."""
+    """Docker API faults: Docker in scope, not the container the agent runs in. (The
+    service has already replaced the request's Docker URL with the node's own.)"""
     if Runtime.DOCKER not in scope.runtimes:
         raise OutOfScope(
             f"{fault.name}: Docker containers are outside this agent's scope "
             "(start it with --scope-runtime docker)",
-            target=target.display,
-            node=node,
-        )
-    url = target.attributes.get("docker_url", "")
-    if url and not url.startswith("unix://"):
-        raise Refused(
-            f"{fault.name}: an agent uses only its node's own Docker socket, not {url[:100]!r}",
             target=target.display,
             node=node,
         )

@@ -242,8 +242,15 @@ class AgentService:
         """The request with its target resolved here, once the guards have let it through.
 
         A container's or pod's PID is never taken from the request: the agent asks the
-        runtime itself, so a request cannot name PID 1 and call it a container.
+        runtime itself, so a request cannot name PID 1 and call it a container. Nor is a
+        Docker API URL: the agent talks to its own node's Docker only.
         """
+        if fault.where is Where.RUNTIME and request.target.attributes.get("docker_url"):
+            # the node's own Docker ($DOCKER_HOST or its socket), never a URL from the request
+            local = {**request.target.attributes, "docker_url": ""}
+            request = dataclasses.replace(
+                request, target=dataclasses.replace(request.target, attributes=local)
+            )
         if fault.where is Where.NODE:
             if request.target.kind in pinning.CONTAINER_KINDS:
                 unpinned = dataclasses.replace(request.target, pid=None, start_time=None)

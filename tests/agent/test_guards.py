@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from chaos.agent.guards import OutOfScope, Refused
-from chaos.agent.scope import ScopePolicy
+from chaos.agent.scope import Runtime, ScopePolicy
 from chaos.agent.service import AgentService, Gone
+from chaos.errors import FaultError
 from chaos.host import procfs
 from chaos.spec.models import TargetKind
 from tests.agent.guard_support import (
@@ -226,6 +227,32 @@ def test_the_lab_proxy_url_must_be_loopback(tmp_path):
             )
             with pytest.raises(Refused, match="loopback"):
                 agent.apply(hostile)
+        assert agent.list_active() == []
+    finally:
+        agent.shutdown()
+
+
+def test_docker_api_faults_need_docker_in_scope_and_use_the_local_docker(tmp_path):
+    attributes = {
+        "container_id": "docker://" + "e" * 64,
+        "docker_url": "tcp://10.255.255.1:2376",  # not ours: must never be dialled
+        "docker_host": "h1",
+        "name": "nope",
+    }
+    hostile = request("container-pause", "r-1", kind=TargetKind.CONTAINER, attributes=attributes)
+    agent = make_service(tmp_path, ScopePolicy(labs=(LAB,)))
+    try:
+        with pytest.raises(OutOfScope, match="--scope-runtime docker"):
+            agent.apply(hostile)
+    finally:
+        agent.shutdown()
+    agent = make_service(tmp_path / "docker", ScopePolicy(runtimes=frozenset({Runtime.DOCKER})))
+    try:
+        # the node's own Docker answers (it has no such container) within the test's time:
+        # a dial to the request's unroutable address would hang, then name it
+        with pytest.raises(FaultError, match="gone") as caught:
+            agent.apply(hostile)
+        assert "10.255.255.1" not in str(caught.value)
         assert agent.list_active() == []
     finally:
         agent.shutdown()
