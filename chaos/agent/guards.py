@@ -57,6 +57,7 @@ def check(fault: FaultType, request: FaultRequest, *, scope: ScopePolicy, node: 
             target=target.display,
             node=node,
         )
+    check_kind(fault, target, node=node)
     if fault.where is Where.RUNTIME:
         _check_runtime_fault(fault, target, scope=scope, node=node)
         return
@@ -79,6 +80,17 @@ def check(fault: FaultType, request: FaultRequest, *, scope: ScopePolicy, node: 
         return
     check_process(target.pid, fault=fault.name, display=target.display, node=node)
     _check_process_scope(fault.name, target, scope=scope, node=node)
+
+
+def check_kind(fault: FaultType, target: Target, *, node: str) -> None:
+    """Refuse a target kind the fault does not take (checked before anything is resolved)."""
+    if target.kind not in fault.target_kinds:
+        kinds = ", ".join(sorted(kind.value for kind in fault.target_kinds))
+        raise Refused(
+            f"{fault.name} acts on {kinds} targets, not on a {target.kind.value}",
+            target=target.display,
+            node=node,
+        )
 
 
 def check_process(pid: int, *, fault: str, display: str, node: str) -> None:

@@ -245,6 +245,7 @@ class AgentService:
         runtime itself, so a request cannot name PID 1 and call it a container. Nor is a
         Docker API URL: the agent talks to its own node's Docker only.
         """
+        guards.check_kind(fault, request.target, node=self.node)
         if fault.where is Where.RUNTIME and request.target.attributes.get("docker_url"):
             # the node's own Docker ($DOCKER_HOST or its socket), never a URL from the request
             local = {**request.target.attributes, "docker_url": ""}

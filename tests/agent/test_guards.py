@@ -269,3 +269,11 @@ def test_docker_api_faults_need_docker_in_scope_and_use_the_local_docker(tmp_pat
         assert agent.list_active() == []
     finally:
         agent.shutdown()
+
+
+def test_a_fault_is_refused_on_a_kind_of_target_it_does_not_take(service):
+    """process-kill on a "pod": refused before the agent resolves anything."""
+    hostile = kill_request(identity(1), "k-kind")
+    hostile["target"].update(kind="pod", attributes={"container_id": "containerd://" + "a" * 64})
+    with pytest.raises(Refused, match="acts on process targets, not on a pod"):
+        service.apply(hostile)
