@@ -41,6 +41,7 @@ TOKEN = "bench-token-not-secret"
 def host_agents(count: int, journal_root: Path) -> None:
     """Start ``count`` agents in this process, print their URLs, serve until stdin closes."""
     from chaos.agent.run import AgentConfig, build_server
+    from chaos.agent.scope import ScopePolicy
 
     servers = []
     for index in range(count):
@@ -50,6 +51,7 @@ def host_agents(count: int, journal_root: Path) -> None:
             node=f"bench-{os.getpid()}-{index}",
             journal_dir=journal_root / f"{os.getpid()}-{index}",
             token=TOKEN,
+            scope=ScopePolicy(node=True),  # noop faults on the node itself
         )
         server = build_server(config, probe=False)
         threading.Thread(

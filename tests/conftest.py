@@ -10,18 +10,35 @@ from pathlib import Path
 import pytest
 
 from chaos.agent.run import AgentConfig, build_server
+from chaos.agent.scope import Runtime, ScopePolicy
 from chaos.agent.server import AgentServer
 from chaos.controller.agent_client import AgentClient, AgentCredentials
 
 pytest_plugins = ["tests.prometheus_lab"]  # the real-Prometheus fixtures
 
 TOKEN = "test-token-0123456789"
+# what the shared test agents may act on: the node itself (noop, the lab proxy) and
+# Docker containers (tests/e2e/test_docker_agent.py); the guard tests pass their own
+TEST_SCOPE = ScopePolicy(node=True, runtimes=frozenset({Runtime.DOCKER}), allow_ram_backed=True)
 
 
 class RunningAgent:
-    def __init__(self, journal_dir: Path, *, token: str | None = TOKEN, tls=None) -> None:
+    def __init__(
+        self,
+        journal_dir: Path,
+        *,
+        token: str | None = TOKEN,
+        tls=None,
+        scope: ScopePolicy = TEST_SCOPE,
+    ) -> None:
         config = AgentConfig(
-            host="127.0.0.1", port=0, node="n1", journal_dir=journal_dir, token=token, tls=tls
+            host="127.0.0.1",
+            port=0,
+            node="n1",
+            journal_dir=journal_dir,
+            token=token,
+            tls=tls,
+            scope=scope,
         )
         self.server: AgentServer = build_server(config, probe=False)
         self.thread = threading.Thread(

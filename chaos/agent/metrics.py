@@ -17,6 +17,7 @@ class AgentMetrics:
     journal_corrupt_lines: int = 0
     journal_errors: int = 0
     requests_unauthorized: int = 0
+    requests_refused: int = 0  # by the agent's guards or scope (422/403)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def applied(self, fault: str) -> None:
@@ -70,6 +71,11 @@ class AgentMetrics:
                 "chaos_agent_journal_write_errors_total",
                 self.journal_errors,
                 "Journal or lease-file writes the disk refused (ENOSPC, EIO, EROFS).",
+            ),
+            (
+                "chaos_agent_refused_faults_total",
+                self.requests_refused,
+                "Faults refused by the agent's guards or scope (dangerous target, out of scope).",
             ),
             (
                 "chaos_agent_journal_corrupt_lines",

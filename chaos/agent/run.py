@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -19,6 +19,7 @@ from chaos.agent.journal import (
     hold_lock,
     try_lock,
 )
+from chaos.agent.scope import ScopePolicy
 from chaos.agent.server import CONTROLLER_ROLE, AgentServer, Auth
 from chaos.agent.service import AgentService
 from chaos.errors import ChaosError, HostError, UsageError
@@ -44,6 +45,7 @@ class AgentConfig:
     journal_dir: Path
     token: str | None = None
     tls: TlsFiles | None = None
+    scope: ScopePolicy = field(default_factory=ScopePolicy)  # empty: every fault is refused
 
 
 def build_server(config: AgentConfig, *, probe: bool = True) -> AgentServer:
@@ -59,7 +61,12 @@ def build_server(config: AgentConfig, *, probe: bool = True) -> AgentServer:
         node=config.node,
         journal=UndoJournal(config.journal_dir),
         catalog=CATALOG,
-        host=HostContext(node=config.node, capabilities=capabilities),
+        host=HostContext(
+            node=config.node,
+            capabilities=capabilities,
+            ram_disks=tuple(str(disk) for disk in config.scope.ram_disks),
+        ),
+        scope=config.scope,
     )
     service.start()
     ssl_context = None
@@ -92,6 +99,7 @@ def serve(config: AgentConfig) -> None:
         # themselves when their lease file says the lease ended (chaos.host.lease)
         os.environ[lease.LEASE_DIR_ENV] = str(config.journal_dir.resolve() / LEASE_DIR)
         server = build_server(config)
+        log.info("agent %s may act on: %s", config.node, config.scope.describe())
         _start_watchdog(config)
         _serve_until_stopped(server)
     finally:

@@ -12,6 +12,7 @@ from http import HTTPStatus
 from typing import Any
 
 from chaos import __version__
+from chaos.agent.guards import OutOfScope
 from chaos.agent.http import Auth, JsonHandler, JsonServer
 from chaos.agent.service import AgentService, Conflict, Gone, RevertOutcome
 from chaos.errors import FaultError
@@ -123,4 +124,6 @@ def _status_for(exc: FaultError) -> HTTPStatus:
         return HTTPStatus.GONE
     if isinstance(exc, Conflict):
         return HTTPStatus.CONFLICT
+    if isinstance(exc, OutOfScope):  # the guards' Refused stays 422: a dangerous target
+        return HTTPStatus.FORBIDDEN
     return HTTPStatus.UNPROCESSABLE_ENTITY

@@ -27,9 +27,11 @@ from enum import StrEnum
 from typing import Any
 
 from chaos import __version__
+from chaos.agent import guards
 from chaos.agent.journal import UndoJournal
 from chaos.agent.metrics import AgentMetrics
 from chaos.agent.reaper import Reaper
+from chaos.agent.scope import ScopePolicy
 from chaos.errors import ChaosError, FaultError
 from chaos.faults import pinning, wire
 from chaos.faults.base import FaultRequest, FaultType, HostContext, Undo, Where
@@ -84,8 +86,10 @@ class AgentService:
         journal: UndoJournal,
         catalog: Mapping[str, FaultType],
         host: HostContext,
+        scope: ScopePolicy | None = None,
     ) -> None:
         self.node = node
+        self.scope = scope or ScopePolicy()  # empty: every fault is refused
         self.journal = journal
         self.metrics = AgentMetrics()
         self._catalog = catalog
@@ -140,12 +144,22 @@ class AgentService:
                 raise Conflict(f"fault id {request.fault_id} was already used", node=self.node)
             self._used_ids.add(request.fault_id)
         try:
-            if fault.where is Where.NODE:
-                request = pinning.pin(request, node=self.node)
-        except pinning.ContainerGone as exc:
-            raise Gone(exc.message, node=self.node, target=exc.target) from exc
-        self._check_target(fault, request)
-        undo = fault.prepare(request, self._host)
+            request = self._admit(fault, request)
+            undo = fault.prepare(request, self._host)
+        except (guards.Refused, guards.OutOfScope):
+            with self._lock:  # refused before anything happened: the id stays free
+                self._used_ids.discard(request.fault_id)
+            self.metrics.requests_refused += 1
+            raise
+        except FaultError:
+            raise
+        except ChaosError as exc:  # a host or target error: the agent's answer is a fault's
+            raise FaultError(exc.message, target=request.target.display, node=self.node) from exc
+        except Exception as exc:  # a bug in a driver's prepare: an answer, not a 500
+            log.exception("prepare of %s %s failed", fault.name, request.fault_id)
+            raise FaultError(
+                f"{fault.name}: could not prepare the fault ({type(exc).__name__})", node=self.node
+            ) from exc
         self._journal_prepared(fault, request, undo, raw, lease_until=time.time() + ttl)
         try:
             undo = fault.apply(request, undo, self._host)
@@ -159,7 +173,9 @@ class AgentService:
                 raise FaultError(
                     exc.message, target=request.target.display, node=self.node
                 ) from exc
-            raise FaultError(f"{fault.name} failed: {exc!r}", node=self.node) from exc
+            log.error("apply of %s %s failed: %r", fault.name, request.fault_id, exc)
+            reason = f"{type(exc).__name__}: {exc}"[:300]  # the message, not a repr
+            raise FaultError(f"{fault.name} failed: {reason}", node=self.node) from exc
         active = ActiveFault(request.fault_id, fault, request, undo, time.monotonic() + ttl)
         with self._lock:
             self._active[request.fault_id] = active
@@ -174,8 +190,9 @@ class AgentService:
         )
         return True, active.describe()
 
-    def renew(self, ids: list[str], ttl_s: float) -> dict[str, list[str]]:
-        ttl = _lease_ttl(ttl_s)
+    def renew(self, ids: Any, ttl_s: Any) -> dict[str, list[str]]:
+        body = wire.renew_from_json({"ids": ids, "ttl_s": ttl_s})
+        ids, ttl = body.ids, _lease_ttl(body.ttl_s)
         renewed, unknown = [], []
         with self._lock:
             for fault_id in ids:
@@ -235,6 +252,7 @@ class AgentService:
             "journal_corrupt_lines": self.journal.corrupt_lines,
             "journal": {"error": self._journal_error, "unwritten_reverts": unjournaled},
             "reaper": self._reaper.describe(),
+            "scope": self.scope.describe(),
         }
 
     def reaper_problem(self) -> str | None:
@@ -242,6 +260,32 @@ class AgentService:
         return self._reaper.problem()
 
     # ------------------------------------------------------------ internals
+
+    def _admit(self, fault: FaultType, request: FaultRequest) -> FaultRequest:
+        """The request with its target resolved here, once the guards have let it through.
+
+        A container's or pod's PID is never taken from the request: the agent asks the
+        runtime itself, so a request cannot name PID 1 and call it a container. Nor is a
+        Docker API URL: the agent talks to its own node's Docker only.
+        """
+        guards.check_kind(fault, request.target, node=self.node)
+        if fault.where is Where.RUNTIME and request.target.attributes.get("docker_url"):
+            # the node's own Docker ($DOCKER_HOST or its socket), never a URL from the request
+            local = {**request.target.attributes, "docker_url": ""}
+            request = dataclasses.replace(
+                request, target=dataclasses.replace(request.target, attributes=local)
+            )
+        if fault.where is Where.NODE:
+            if request.target.kind in pinning.CONTAINER_KINDS:
+                unpinned = dataclasses.replace(request.target, pid=None, start_time=None)
+                request = dataclasses.replace(request, target=unpinned)
+            try:
+                request = pinning.pin(request, node=self.node)
+            except pinning.ContainerGone as exc:
+                raise Gone(exc.message, node=self.node, target=exc.target) from exc
+        self._check_target(fault, request)
+        guards.check(fault, request, scope=self.scope, node=self.node)
+        return request
 
     def _check_target(self, fault: FaultType, request: FaultRequest) -> None:
         target = request.target

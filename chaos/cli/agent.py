@@ -34,15 +34,54 @@ def serve(
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Agent certificate (mTLS)."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="Agent key (mTLS)."),
     tls_ca: Path | None = typer.Option(None, "--tls-ca", help="CA of controller certificates."),
+    scope_lab: list[str] = typer.Option(
+        [], "--scope-lab", help="Lab id whose processes (CHAOS_LAB_ID) this agent may act on."
+    ),
+    scope_cgroup: list[str] = typer.Option(
+        [], "--scope-cgroup", help="Cgroup path prefix whose processes this agent may act on."
+    ),
+    scope_runtime: list[str] = typer.Option(
+        [],
+        "--scope-runtime",
+        help="Container runtime (docker, containerd, cri-o) whose containers it may act on.",
+    ),
+    scope_node: bool = typer.Option(
+        False, "--scope-node", help="Allow faults on the node itself (no target process)."
+    ),
+    scope_ram_disk: list[Path] = typer.Option(
+        [], "--scope-ram-disk", help="A tmpfs directory disk-fill may fill (e.g. a lab disk)."
+    ),
+    scope_allow_ram_backed: bool = typer.Option(
+        False,
+        "--scope-allow-ram-backed",
+        help="Let disk-fill requests opt into RAM-backed filesystems (allowRamBacked).",
+    ),
     log_level: str = typer.Option("INFO", "--log-level"),
     log_format: str = typer.Option("text", "--log-format", help="text, or json (one per line)."),
 ) -> None:
-    """Serve the agent API; on SIGTERM revert every fault, then exit."""
+    """Serve the agent API; on SIGTERM revert every fault, then exit.
+
+    The agent acts only on what its --scope-* flags allow; without any, it refuses
+    every fault (see docs/agent.md, "Scope and refusals").
+    """
     from chaos.agent.run import AgentConfig, TlsFiles, serve
+    from chaos.agent.scope import ScopePolicy
+    from chaos.errors import UsageError
 
     start_logging(log_level, log_format)
     host, port = parse_listen(listen)
     tls = tls_files(tls_cert, tls_key, tls_ca)
+    try:
+        scope = ScopePolicy.from_flags(
+            labs=scope_lab,
+            cgroups=scope_cgroup,
+            runtimes=scope_runtime,
+            node=scope_node,
+            ram_disks=scope_ram_disk,
+            allow_ram_backed=scope_allow_ram_backed,
+        )
+    except UsageError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--scope-*") from None
     config = AgentConfig(
         host=host,
         port=port,
@@ -50,5 +89,6 @@ def serve(
         journal_dir=journal_dir,
         token=read_token(token_file),
         tls=TlsFiles(*tls) if tls else None,
+        scope=scope,
     )
     run_server(lambda: serve(config), listen)

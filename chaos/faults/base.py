@@ -41,6 +41,9 @@ class HostContext:
     node: str = "local"
     capabilities: Mapping[str, Any] = field(default_factory=dict)
     control_ports: tuple[int, ...] = ()  # the agent's own API: never partitioned or delayed
+    # RAM-backed directories (as this process sees them) an operator marked as fillable
+    # disks, e.g. the netns lab's node disks (``--scope-ram-disk``)
+    ram_disks: tuple[str, ...] = ()
 
     def can(self, capability: str) -> bool:
         return bool(self.capabilities.get(capability))

@@ -1,10 +1,15 @@
 """disk-fill: fill the filesystem holding a path, in the target's mount namespace.
 
-The file ``.chaos-fill-<fault id>`` is created in that directory (seen through
-``/proc/<pid>/root``, so a container's own filesystem is filled, not the
-node's) and sized so the filesystem reaches ``percent`` used, or grows by
-``size``. The root filesystem is refused unless ``allowRootFilesystem``.
-Revert removes the file.
+The file ``.chaos-fill-<fault id>`` is created in that directory, resolved inside
+the target's own root (``/proc/<pid>/root`` with ``openat2(RESOLVE_IN_ROOT)``, see
+:mod:`chaos.host.inroot`), so a container's own filesystem is filled, not the
+node's, and ``..`` or a symlink planted in the container cannot lead out of it. It
+is sized so the filesystem reaches ``percent`` used, or grows by ``size``. Refused
+unless explicitly allowed: the target's or the host's root filesystem
+(``allowRootFilesystem``) and RAM-backed filesystems such as ``/dev/shm``
+(``allowRamBacked``, which an agent accepts only when its scope permits it; a lab's
+tmpfs "disk" marked with ``--scope-ram-disk`` needs no opt-in). Revert removes the
+file through the same resolution.
 """
 
 from __future__ import annotations
@@ -29,7 +34,12 @@ class Params(FaultParams):
     )
     size: Size | None = Field(default=None, ge=0, description="Or write this much, e.g. 256MiB.")
     allow_root_filesystem: bool = Field(
-        default=False, description="Allow filling the target's root filesystem."
+        default=False, description="Allow filling the target's (or the host's) root filesystem."
+    )
+    allow_ram_backed: bool = Field(
+        default=False,
+        description="Allow filling a filesystem in memory (tmpfs, ramfs: /dev/shm, /run); "
+        "an agent accepts it only when its scope permits it.",
     )
 
     @model_validator(mode="after")
@@ -42,6 +52,11 @@ class Params(FaultParams):
 def _root(request: FaultRequest) -> Path:
     pid = request.target.pid
     return Path(f"/proc/{pid}/root") if pid is not None else Path("/")
+
+
+def _failed(exc: Exception, request: FaultRequest, host: HostContext) -> FaultError:
+    message = exc.message if isinstance(exc, HostError) else str(exc)
+    return FaultError(f"{NAME}: {message}", target=request.target.display, node=host.node)
 
 
 def prepare(request: FaultRequest, host: HostContext) -> Undo:
@@ -57,16 +72,21 @@ def prepare(request: FaultRequest, host: HostContext) -> Undo:
             percent=params.percent,
             size_bytes=params.size,
             allow_root_fs=params.allow_root_filesystem,
+            allow_ram_backed=params.allow_ram_backed,
+            ram_disks=host.ram_disks,
             fault_id=request.fault_id,
         )
     except (HostError, ValueError) as exc:
-        message = exc.message if isinstance(exc, HostError) else str(exc)
-        raise FaultError(
-            f"{NAME}: {message}", target=request.target.display, node=host.node
-        ) from exc
+        raise _failed(exc, request, host) from exc
     data = {
         "file": str(plan.fill_path),
-        "host_file": _host_view(root, plan.fill_path),
+        "root": str(root),
+        "pid": request.target.pid,
+        "start_time": request.target.start_time,
+        "dir": params.path,
+        "name": plan.fill_path.name,
+        "host_dir": params.path if _shares_our_root(root) else None,
+        "device": plan.device,
         "bytes": plan.size_bytes,
         "total_bytes": plan.total_bytes,
         "used_bytes": plan.used_bytes,
@@ -76,16 +96,14 @@ def prepare(request: FaultRequest, host: HostContext) -> Undo:
     return Undo(fault=NAME, data=data, backend="file")
 
 
-def _host_view(root: Path, fill_path: Path) -> str | None:
-    """The same file as the agent sees it, when the target shares the agent's root: the
-    revert can still find it after the target process (and its /proc entry) is gone."""
+def _shares_our_root(root: Path) -> bool:
+    """Whether the target's root is the agent's own: the revert can then still find the
+    file through ``/`` after the target process (and its /proc entry) is gone."""
     try:
         theirs, ours = os.stat(root), os.stat("/")
     except OSError:
-        return None
-    if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
-        return None
-    return "/" + str(fill_path.relative_to(root))
+        return False
+    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
 
 
 def apply(request: FaultRequest, undo: Undo, host: HostContext) -> Undo:
@@ -100,23 +118,49 @@ def apply(request: FaultRequest, undo: Undo, host: HostContext) -> Undo:
         used_bytes=data["used_bytes"],
         target_percent=data["target_percent"],
         note=data["note"],
+        root=Path(data["root"]),
+        directory=data["dir"],
+        device=data["device"],
     )
     try:
         diskfill.fill(plan, fault_id=request.fault_id)
     except (HostError, ValueError) as exc:
-        message = exc.message if isinstance(exc, HostError) else str(exc)
-        raise FaultError(f"{NAME}: {message}", node=host.node) from exc
+        raise _failed(exc, request, host) from exc
     detail = f"wrote {plan.size_bytes} bytes to {request.params.path}: {plan.note}"
     return Undo(NAME, data, detail, undo.backend)
 
 
 def revert(undo: Undo, host: HostContext) -> None:
+    """Remove the file through the target's root while it is the very same process (a
+    reused PID is another root), and through ``/`` when the target shared ours."""
+    from chaos.host import diskfill, procfs
+
+    data = undo.data
+    if "dir" not in data:  # written by an older agent: only the path is known
+        _unfill_paths(undo, host, {data["file"], data.get("host_file")} - {None})
+        return
+    places: list[tuple[Path, str]] = []
+    pid, started = data.get("pid"), data.get("start_time")
+    if pid is None:
+        places.append((Path(data["root"]), data["dir"]))
+    elif started is not None and procfs.is_alive(procfs.ProcessIdentity(pid, started)):
+        places.append((Path(f"/proc/{pid}/root"), data["dir"]))
+    if data.get("host_dir"):
+        places.append((Path("/"), data["host_dir"]))
+    try:
+        for root, directory in places:
+            diskfill.unfill_in(root=root, directory=directory, name=data["name"])
+    except (HostError, OSError, ValueError) as exc:
+        raise RevertError(f"{NAME}: cannot remove {data['file']}: {exc}", node=host.node) from exc
+
+
+def _unfill_paths(undo: Undo, host: HostContext, paths: set[str]) -> None:
     from chaos.host import diskfill
 
     try:
-        for path in {undo.data["file"], undo.data.get("host_file")} - {None}:
+        for path in paths:
             diskfill.unfill(Path(path))
-    except (HostError, OSError) as exc:
+    except (HostError, OSError, ValueError) as exc:
         raise RevertError(
             f"{NAME}: cannot remove {undo.data['file']}: {exc}", node=host.node
         ) from exc

@@ -18,7 +18,7 @@ from chaos.faults.base import FaultRequest
 from chaos.spec.models import TargetKind
 
 CONTAINER_ID_ATTRIBUTE = "container_id"
-_CONTAINERS = frozenset({TargetKind.CONTAINER, TargetKind.POD})
+CONTAINER_KINDS = frozenset({TargetKind.CONTAINER, TargetKind.POD})
 
 
 class ContainerGone(TargetError):
@@ -31,7 +31,7 @@ def pin(request: FaultRequest, *, node: str) -> FaultRequest:
     Process targets, and targets already pinned, are returned unchanged.
     """
     target = request.target
-    if target.kind not in _CONTAINERS or target.pid is not None:
+    if target.kind not in CONTAINER_KINDS or target.pid is not None:
         return request
     reference = target.attributes.get(CONTAINER_ID_ATTRIBUTE)
     if not reference:

@@ -2,6 +2,8 @@
 
 Irreversible on purpose: nothing here restarts the process. Recovery is the
 system's job (a supervisor, a Deployment), and measuring it is the point.
+PID 1, kernel threads, the caller and its ancestors, node daemons and a PID
+namespace's init are refused (:mod:`chaos.host.protected`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from chaos.faults.base import (
     Undo,
     nothing_to_revert,
 )
-from chaos.host import procfs
+from chaos.host import procfs, protected
 from chaos.spec.base import FaultParams
 from chaos.spec.models import TargetKind
 
@@ -34,6 +36,15 @@ def prepare(request: FaultRequest, host: HostContext) -> Undo:
     target = request.target
     if target.pid is None or target.start_time is None:
         raise FaultError(f"{NAME} needs a process target", target=target.display, node=host.node)
+    # the agent's guards check this before; the controller's own path (the process lab)
+    # relies on this one
+    reason = protected.dangerous(target.pid, signals=True)
+    if reason is not None:
+        raise FaultError(
+            f"{NAME}: refusing {target.display} (pid {target.pid}): {reason}",
+            target=target.display,
+            node=host.node,
+        )
     return Undo(fault=NAME, data={"pid": target.pid}, backend="signal")
 
 

@@ -156,3 +156,81 @@ def listening_tcp_ports(pid: int) -> list[int]:
         if len(fields) > 9 and fields[3] == _TCP_LISTEN and fields[9] in inodes:
             ports.append(int(fields[1].rpartition(":")[2], 16))
     return sorted(set(ports))
+
+
+# ------------------------------------------------------------ what a process is, for the guards
+
+PF_KTHREAD = 0x00200000  # include/linux/sched.h: the task is a kernel thread
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state is index 0)."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def parent_pid(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields and len(fields) > 1 else None
+
+
+def is_kernel_thread(pid: int) -> bool:
+    """A kernel thread (kthreadd and its children): PF_KTHREAD in the stat flags.
+
+    kthreadd (PID 2) and its children are also the only tasks with PPid 0 or 2 and no
+    ``exe``; the flag is the kernel's own answer, so it is the one checked.
+    """
+    fields = _stat_fields(pid)
+    if not fields or len(fields) < 7:
+        return False
+    return bool(int(fields[6]) & PF_KTHREAD)
+
+
+def ancestors(pid: int, *, limit: int = 4096) -> list[int]:
+    """``pid``'s parent, its parent, ... up to (not including) PID 0; bounded by ``limit``."""
+    found: list[int] = []
+    current = parent_pid(pid)
+    while current and current not in found and len(found) < limit:
+        found.append(current)
+        current = parent_pid(current)
+    return found
+
+
+def namespace_pids(pid: int) -> list[int]:
+    """``NSpid`` of ``pid``: its PID in each nested PID namespace, outermost first.
+
+    The last entry is its PID in its own namespace; 1 means it is that namespace's init.
+    Empty when the process is gone.
+    """
+    try:
+        status = (PROC / str(pid) / "status").read_text()
+    except OSError:
+        return []
+    for line in status.splitlines():
+        if line.startswith("NSpid:"):
+            return [int(part) for part in line.split()[1:]]
+    return [pid]  # kernels before 4.1 have no NSpid: no nesting to report
+
+
+def executable_name(pid: int) -> str | None:
+    """Base name of ``/proc/<pid>/exe`` (``(deleted)`` removed), else of ``comm``; None if gone."""
+    try:
+        target = os.readlink(PROC / str(pid) / "exe")
+    except OSError:
+        try:
+            return (PROC / str(pid) / "comm").read_text().strip() or None
+        except OSError:
+            return None
+    return os.path.basename(target.removesuffix(" (deleted)"))
+
+
+def cgroup_paths(pid: int) -> list[str]:
+    """The cgroup path of ``pid`` in every hierarchy (one for cgroup v2); empty when gone."""
+    try:
+        text = (PROC / str(pid) / "cgroup").read_text()
+    except OSError:
+        return []
+    return [line.split(":", 2)[2] for line in text.splitlines() if line.count(":") >= 2]

@@ -68,13 +68,16 @@ def agent_url(node: netns.NodeNet) -> str:
     return f"http://{node.ip}:{AGENT_PORT}"
 
 
-def agent_argv(node: netns.NodeNet, *, home: Path) -> list[str]:
+def agent_argv(node: netns.NodeNet, *, home: Path, lab_id: str) -> list[str]:
+    """The node's agent, scoped to this lab's processes and its node's tmpfs disk (the
+    disk-fill target that lives in memory on purpose): nothing else on the host."""
     return [
         sys.executable,
         *("-m", "chaos", "agent", "serve"),
         *("--listen", f"{node.ip}:{AGENT_PORT}", "--node", node.name),
         *("--journal-dir", str(home / NODES_DIR / node.name / "journal")),
         *("--token-file", str(home / TOKEN_FILE)),
+        *("--scope-lab", lab_id, "--scope-ram-disk", str(node.disk)),
     ]
 
 
@@ -137,7 +140,9 @@ class NetnsSupervisor(BaseSupervisor):
             specs.append(ChildSpec(plan.name, tuple(netns.in_netns(node.netns, argv)), env, plan))
         for node in self.network.nodes:
             # No lab labels: an agent must never be selectable as a fault target.
-            argv = netns.in_netns(node.netns, agent_argv(node, home=self.state_dir))
+            argv = netns.in_netns(
+                node.netns, agent_argv(node, home=self.state_dir, lab_id=self.lab_id)
+            )
             specs.append(ChildSpec(f"agent-{node.name}", tuple(argv), clean_env()))
         return specs
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from chaos.agent import run
+from chaos.agent.scope import ScopePolicy
 from chaos.errors import ChaosError
 from chaos.faults import CATALOG
 from chaos.faults.base import FaultType
@@ -29,7 +30,12 @@ def main() -> int:
     fragile = FaultType(noop.name, noop.summary, noop.params, noop.prepare, noop.apply, _revert)
     run.CATALOG = {**CATALOG, "noop": fragile}  # type: ignore[attr-defined]
     config = run.AgentConfig(
-        host="127.0.0.1", port=port, node="n1", journal_dir=journal, token=token
+        host="127.0.0.1",
+        port=port,
+        node="n1",
+        journal_dir=journal,
+        token=token,
+        scope=ScopePolicy(node=True),  # its noop faults target no process
     )
     try:
         run.serve(config)

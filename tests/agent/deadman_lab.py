@@ -82,7 +82,11 @@ def node(tmp_path: Path) -> Iterator[Node]:
         run("mkfs.ext4", "-q", "-F", str(image))
         run("mount", "-o", "loop", str(image), str(fill_dir))
         mounted = True
-        target = subprocess.Popen(["ip", "netns", "exec", netns, "sleep", "600"])
+        # a lab id in its environment puts it in the agent's scope (--scope-lab)
+        target = subprocess.Popen(
+            ["ip", "netns", "exec", netns, "sleep", "600"],
+            env={**os.environ, "CHAOS_LAB_ID": SCOPE_LAB},
+        )
         wait_for(lambda: _in_netns(target.pid, netns), timeout=5, what="the target in its netns")
         yield Node(netns=netns, target_pid=target.pid, fill_dir=fill_dir)
     finally:
@@ -146,6 +150,9 @@ def six_faults(node: Node, prefix: str, *, ttl_s: float) -> dict[str, dict]:
     }
 
 
+SCOPE_LAB = "deadman-test"  # the target process carries it; the agent may act on it
+
+
 class AgentProcess:
     """``chaos agent serve`` as a real process on loopback; its stderr goes to a file."""
 
@@ -156,6 +163,7 @@ class AgentProcess:
         self.url = f"http://127.0.0.1:{port}"
         argv = [sys.executable, "-m", "chaos", "agent", "serve", "--listen", f"127.0.0.1:{port}"]
         argv += ["--node", "dm", "--journal-dir", str(journal), "--token-file", str(token)]
+        argv += ["--scope-lab", SCOPE_LAB, "--scope-node"]
         with open(log, "ab") as sink:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=sink)
         self.client = AgentClient(self.url, credentials=AgentCredentials(token=TOKEN))

@@ -33,6 +33,7 @@ def test_sigterm_reverts_every_fault_then_exits(tmp_path, proxy):  # noqa: F811
             str(tmp_path / "journal"),
             "--token-file",
             str(token),
+            "--scope-node",  # the lab proxy's latency has no target process
         ],
         stderr=subprocess.PIPE,
         text=True,

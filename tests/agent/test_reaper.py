@@ -8,7 +8,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from chaos.agent.journal import UndoJournal
+from chaos.agent.scope import ScopePolicy
 from chaos.agent.server import AgentServer, Auth
 from chaos.agent.service import AgentService
 from chaos.controller.agent_client import AgentClient, AgentCredentials
@@ -23,7 +23,13 @@ from chaos.errors import AgentError
 from chaos.faults import CATALOG
 from chaos.faults.base import FaultType, HostContext
 from chaos.host import procs
-from tests.agent.deadman_lab import AgentProcess, process_target, request, stop_leftovers
+from tests.agent.deadman_lab import (
+    SCOPE_LAB,
+    AgentProcess,
+    process_target,
+    request,
+    stop_leftovers,
+)
 from tests.agent.test_server import free_port, noop_request
 from tests.conftest import TOKEN
 from tests.support import wait_for
@@ -73,7 +79,7 @@ def healthz(url: str) -> tuple[int, str]:
 @root_only
 @pytest.mark.parametrize("breakage", ["full", "read-only"])
 def test_the_reaper_keeps_expiring_leases_when_the_journal_cannot_be_written(tmp_path, breakage):
-    sleeper = subprocess.Popen(["sleep", "600"])
+    sleeper = subprocess.Popen(["sleep", "600"], env={**os.environ, "CHAOS_LAB_ID": SCOPE_LAB})
     ids = [f"rp-{breakage}-{n}" for n in range(3)]
     with tiny_tmpfs(tmp_path / "jfs") as jfs:
         journal = jfs / "journal"
@@ -148,6 +154,7 @@ def test_a_dead_reaper_shows_in_health_and_healthz(tmp_path):
         journal=UndoJournal(tmp_path / "journal"),
         catalog=_reaper_killer(),
         host=HostContext(node="n1"),
+        scope=ScopePolicy(node=True),  # its noop faults target no process
     )
     service.start()
     server = AgentServer(("127.0.0.1", 0), service=service, auth=Auth(token=TOKEN))
@@ -175,7 +182,6 @@ def test_the_journal_is_compacted_while_the_agent_runs(tmp_path, start_agent):
     assert len(journal_file.read_text().splitlines()) < 130  # bounded, not growing forever
     client.revert("keep")
     assert journal_file.read_text() == ""  # nothing pending: compacted to nothing
-    time.sleep(0)
 
 
 def test_an_agent_whose_reaper_died_exits_4_for_its_supervisor(tmp_path):

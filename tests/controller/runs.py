@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.agent.scope import ScopePolicy
 from chaos.controller.agent_client import AgentClient, AgentCredentials
 from chaos.controller.events import Event
 from chaos.controller.verdict import RunResult
@@ -78,7 +79,7 @@ def lab_process(agent_url: str) -> Iterator[None]:
 @pytest.fixture
 def api_process(start_agent) -> Iterator:
     """An agent on loopback for node n1 (in this process), and a process it serves."""
-    agent = start_agent()
+    agent = start_agent(scope=ScopePolicy(labs=(LAB,), node=True))  # the lab's processes
     with lab_process(agent.url):
         yield agent
 
@@ -103,7 +104,7 @@ def killable_agent(tmp_path) -> Iterator[AgentProcess]:
     a process it serves."""
     port = free_base_port(span=1)
     journal = str(tmp_path / "agent-journal")
-    serve = ["agent", "serve", "--listen", f"127.0.0.1:{port}", "--node", "n1"]
+    serve = ["agent", "serve", "--listen", f"127.0.0.1:{port}", "--node", "n1", "--scope-lab", LAB]
     process = subprocess.Popen(
         [sys.executable, "-m", "chaos", *serve, "--journal-dir", journal],
         env={**os.environ, "CHAOS_AGENT_TOKEN": TOKEN},

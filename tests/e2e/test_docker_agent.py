@@ -84,7 +84,8 @@ def test_partition_and_disk_fill_inside_containers_through_the_agent(
         probes=f'      - {{name: web, http: {{url: "http://127.0.0.1:{port}/", timeout: 1s}}}}',
         method="""\
     - {fault: network-partition, target: web, params: {direction: in, action: reject}, duration: 3s}
-    - {fault: disk-fill, target: store, params: {path: /data, percent: 80}, duration: 3s}""",
+    - {fault: disk-fill, target: store, params: {path: /data, percent: 80, allowRamBacked: true},
+       duration: 3s}""",
         tolerate="web",
         extra=f"""\
   docker:

@@ -69,3 +69,25 @@ def test_a_vanished_process_is_a_clear_error(victim):
 def test_unknown_signal_is_refused():
     with pytest.raises(ValueError, match="signal"):
         Params(signal="STOPALL")
+
+
+@pytest.mark.parametrize(
+    ("pid", "reason"),
+    [(1, "PID 1 of the host"), (None, "one of its ancestors"), (2, "kernel thread")],
+)
+def test_the_controllers_own_path_refuses_what_the_agent_refuses(pid, reason):
+    """Without an agent (the process lab), process-kill itself refuses PID 1, its caller's
+    ancestors and kernel threads: nothing is signalled."""
+    import os
+
+    pid = pid or os.getppid()
+    if pid == 2 and not procfs.is_kernel_thread(2):
+        pytest.skip("PID 2 is not kthreadd in this PID namespace")
+    started = procfs.start_time(pid)
+    assert started is not None
+    target = Target(
+        kind=TargetKind.PROCESS, uid="x", display="x", node="local", pid=pid, start_time=started
+    )
+    with pytest.raises(FaultError, match=reason):
+        kill(target, Params(signal="TERM"))
+    assert procfs.start_time(pid) == started

@@ -141,6 +141,9 @@ def test_unit_reverts_before_it_is_killed() -> None:
     assert exec_start[1:3] == ["agent", "serve"]
     assert exec_start[exec_start.index("--token-file") + 1].startswith("/etc/chaos/")
     assert exec_start[exec_start.index("--journal-dir") + 1] == "/var/lib/chaos/journal"
+    # a scope of its own: the Docker containers of this host, nothing else
+    assert exec_start[exec_start.index("--scope-runtime") + 1] == "docker"
+    assert "--scope-node" not in exec_start
     capabilities = set(settings["CapabilityBoundingSet"][0].split())
     assert {"CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SYS_PTRACE", "CAP_KILL"} <= capabilities
     assert "CAP_SYS_MODULE" not in capabilities

@@ -74,6 +74,54 @@ def test_agent_reaches_the_cri_socket(
     assert mounts(agent)[directory]["readOnly"] is True
 
 
+def _scope_flags(args: list[str]) -> list[str]:
+    flags = []
+    for index, arg in enumerate(args):
+        if arg.startswith("--scope-"):
+            takes_value = arg not in ("--scope-node", "--scope-allow-ram-backed")
+            flags.append(f"{arg}={args[index + 1]}" if takes_value else arg)
+    return flags
+
+
+@pytest.mark.parametrize(
+    ("values", "sets", "expected"),
+    [
+        (None, (), ["--scope-runtime=containerd"]),
+        ("values-full.yaml", (), ["--scope-runtime=cri-o"]),
+        (
+            None,
+            ("agent.cri.runtime=custom", "agent.cri.socketPath=/run/x.sock"),
+            ["--scope-runtime=containerd", "--scope-runtime=cri-o"],
+        ),
+        (
+            None,
+            (
+                "agent.scope.runtimes={docker}",
+                "agent.scope.cgroups={/kubepods.slice}",
+                "agent.scope.labs={shop}",
+                "agent.scope.node=true",
+                "agent.scope.ramDisks={/mnt/disk}",
+                "agent.scope.allowRamBacked=true",
+            ),
+            [
+                "--scope-runtime=docker",
+                "--scope-cgroup=/kubepods.slice",
+                "--scope-lab=shop",
+                "--scope-node",
+                "--scope-ram-disk=/mnt/disk",
+                "--scope-allow-ram-backed",
+            ],
+        ),
+    ],
+)
+def test_agent_scope_comes_from_values(
+    render: Render, values: str | None, sets: tuple[str, ...], expected: list[str]
+) -> None:
+    """The agent acts only on its runtime's containers unless the values widen its scope."""
+    agent = agent_pod(render(values, *sets))["containers"][0]
+    assert _scope_flags(agent["args"]) == expected
+
+
 def test_agent_is_privileged_by_default(render: Render) -> None:
     agent = agent_pod(render())["containers"][0]
     assert agent["securityContext"]["privileged"] is True

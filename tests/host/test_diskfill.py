@@ -32,7 +32,9 @@ def _df_percent(path: Path) -> int:
 
 
 def _plan(disk: Path, fault_id: str, **kw: object) -> diskfill.FillPlan:
-    args = {"percent": None, "size_bytes": None, "allow_root_fs": False, **kw}
+    # the test disk is a tmpfs: RAM-backed, so it is filled only with the opt-in
+    args = {"percent": None, "size_bytes": None, "allow_root_fs": False, "allow_ram_backed": True}
+    args |= kw
     return diskfill.fill_plan(root=ROOT, path=str(disk), fault_id=fault_id, **args)
 
 
