@@ -7,6 +7,7 @@ without them gets 401, with wrong ones 403, and changes nothing.
 
 from __future__ import annotations
 
+import re
 import ssl
 from http import HTTPStatus
 from typing import Any
@@ -19,6 +20,11 @@ from chaos.errors import FaultError
 __all__ = ["CONTROLLER_ROLE", "AgentServer", "Auth"]
 
 CONTROLLER_ROLE = "controller"
+MAX_RENEW_IDS = 1000
+# what the controller makes (chaos-<run>-s0-t1) with room to spare; nothing that could
+# smuggle a path, a newline or a terminal escape into a log line
+_FAULT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+FAULT_ID_RULE = "a fault id is 1-128 letters, digits and . _ : @ - (starting alphanumeric)"
 
 
 class AgentServer(JsonServer):
@@ -78,12 +84,19 @@ class _Handler(JsonHandler):
 
     def renew(self, body: dict[str, Any] | None, _: str) -> tuple[HTTPStatus, Any]:
         body = body or {}
-        ids = body.get("ids")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            return HTTPStatus.BAD_REQUEST, {"error": "ids must be a list of fault ids"}
-        return HTTPStatus.OK, self.server.service.renew(ids, body.get("ttl_s"))  # type: ignore[arg-type]
+        ids, ttl_s = body.get("ids"), body.get("ttl_s")
+        if not isinstance(ids, list) or len(ids) > MAX_RENEW_IDS:
+            return _bad(f"ids: a list of at most {MAX_RENEW_IDS} fault ids")
+        for index, fault_id in enumerate(ids):
+            if not valid_fault_id(fault_id):
+                return _bad(f"ids[{index}]: {FAULT_ID_RULE}")
+        if isinstance(ttl_s, bool) or not isinstance(ttl_s, int | float):
+            return _bad("ttl_s: a number of seconds")
+        return HTTPStatus.OK, self.server.service.renew(ids, float(ttl_s))
 
     def revert(self, body: dict[str, Any] | None, fault_id: str) -> tuple[HTTPStatus, Any]:
+        if not valid_fault_id(fault_id):
+            return _bad(f"fault id: {FAULT_ID_RULE}")
         outcome = self.server.service.revert(fault_id)
         if outcome is RevertOutcome.FAILED:
             return HTTPStatus.INTERNAL_SERVER_ERROR, {
@@ -113,6 +126,14 @@ _Handler.routes = {
 _Handler.prefix_routes = {
     ("DELETE", "/v1/faults/"): _Handler.revert,
 }
+
+
+def valid_fault_id(value: object) -> bool:
+    return isinstance(value, str) and _FAULT_ID.fullmatch(value) is not None
+
+
+def _bad(message: str) -> tuple[HTTPStatus, Any]:
+    return HTTPStatus.BAD_REQUEST, {"error": message}
 
 
 def _status_for(exc: FaultError) -> HTTPStatus:
