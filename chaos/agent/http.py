@@ -26,7 +26,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from chaos import __version__
-from chaos.agent.httploop import ConnectionLoop, Exchange, FramingError, HttpLimits, body_length
+from chaos.agent.httpframe import FramingError, HttpLimits, body_length
+from chaos.agent.httploop import ConnectionLoop, Exchange
 
 __all__ = ["INTERNAL_ERROR", "Auth", "HttpLimits", "JsonHandler", "JsonServer", "TextAnswer"]
 
@@ -191,6 +192,9 @@ class JsonHandler(BaseHTTPRequestHandler):
             return
         if not self.parse_request():
             return
+        if self.request_version == "HTTP/0.9":
+            self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 is not supported")
+            return
         if self.command not in self.methods:
             self._send(
                 HTTPStatus.METHOD_NOT_ALLOWED,
@@ -208,6 +212,8 @@ class JsonHandler(BaseHTTPRequestHandler):
         # JSON; none of them is the server's fault, so none is a 5xx
         status = HTTPStatus(code) if code < 500 else HTTPStatus.BAD_REQUEST
         self.close_connection = True
+        if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
+            self.request_version = "HTTP/1.1"  # always answer with a status line
         self._send(status, {"error": message or status.phrase}, extra={"Connection": "close"})
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -304,6 +310,8 @@ class JsonHandler(BaseHTTPRequestHandler):
             self.send_header("WWW-Authenticate", f'Bearer realm="{self.realm}"')
         for name, value in (extra or {}).items():
             self.send_header(name, value)
+        if self.close_connection and "Connection" not in (extra or {}):
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)

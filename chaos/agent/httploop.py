@@ -24,73 +24,21 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.message import Message
-from http.client import HTTPException, parse_headers
-from io import BytesIO
+
+from chaos.agent.httpframe import (
+    FramingError,
+    HttpLimits,
+    body_length,
+    close,
+    head_end,
+    parse_head,
+    raw_answer,
+    refuse,
+)
 
 log = logging.getLogger(__name__)
 
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
-
-
-@dataclass(frozen=True)
-class HttpLimits:
-    """Every bound the HTTP layer enforces (documented in docs/agent.md, "HTTP limits")."""
-
-    max_connections: int = 256  # open sockets, idle ones included
-    max_workers: int = 8  # threads answering complete requests
-    backlog: int = 128  # listen() queue
-    handshake_timeout_s: float = 5.0  # TLS handshake
-    idle_timeout_s: float = 15.0  # keep-alive wait for the next request's first byte
-    head_timeout_s: float = 5.0  # first byte to the end of the request head
-    body_timeout_s: float = 10.0  # end of the head to the end of the body
-    write_timeout_s: float = 10.0  # sending one answer
-    max_head_bytes: int = 16 << 10  # request line and headers
-    max_body_bytes: int = 1 << 20
-    max_buffered_bytes: int = 8 << 20  # bodies held at once, over every connection
-    max_json_depth: int = 32
-
-
-class FramingError(ValueError):
-    """A request whose body length cannot be trusted; answered with ``status``, then closed."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def body_length(headers: Message, *, max_body: int) -> int:
-    """The body's length from the headers, strictly: digits only, one value, within the cap.
-
-    No Transfer-Encoding (a chunked body has no length known in advance, so it could
-    not be capped before it is read) and no Content-Length means no body (RFC 9112 6.3).
-    """
-    if headers.get_all("Transfer-Encoding"):
-        raise FramingError(411, "Transfer-Encoding is not accepted: send Content-Length")
-    values = {value.strip() for value in headers.get_all("Content-Length") or ()}
-    if not values:
-        return 0
-    if len(values) > 1:
-        raise FramingError(400, "Content-Length: conflicting values")
-    (value,) = values
-    if not (value.isascii() and value.isdigit()) or len(value) > 12:
-        raise FramingError(400, "Content-Length must be a decimal number of bytes")
-    length = int(value)
-    if length > max_body:
-        raise FramingError(413, f"Content-Length: the body may be at most {max_body} bytes")
-    return length
-
-
-def raw_answer(status: int, reason: str, message: str) -> bytes:
-    """A whole HTTP/1.1 answer with a JSON error, closing the connection."""
-    body = ('{"error": "' + message + '"}').encode()
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n"
-    )
-    if status == 503:
-        head += "Retry-After: 1\r\n"
-    return (head + "\r\n").encode() + body
 
 
 class Phase(enum.Enum):
@@ -304,7 +252,7 @@ class ConnectionLoop:
                 return
             conn.phase, conn.deadline = Phase.HEAD, now + self._limits.head_timeout_s
         if conn.phase is Phase.HEAD:
-            end = _head_end(conn.buf)
+            end = head_end(conn.buf)
             if end < 0:
                 if len(conn.buf) > self._limits.max_head_bytes:
                     refusal = raw_answer(431, "Request Header Fields Too Large", "head too large")
@@ -315,7 +263,7 @@ class ConnectionLoop:
             self._dispatch(conn, conn.need)
 
     def _head_complete(self, conn: Conn, end: int, now: float) -> None:
-        headers = _parse_head(bytes(conn.buf[:end]))
+        headers = parse_head(bytes(conn.buf[:end]))
         try:
             length = body_length(headers, max_body=self._limits.max_body_bytes) if headers else 0
         except FramingError:
@@ -417,37 +365,3 @@ class ConnectionLoop:
             pending = isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending()
             if pending and conn.phase is not Phase.BUSY:  # decrypted bytes select cannot see
                 self._on_readable(conn)
-
-
-def _head_end(buf: bytearray) -> int:
-    """Index just past the blank line that ends the head, or -1."""
-    crlf = buf.find(b"\r\n\r\n")
-    lf = buf.find(b"\n\n")
-    ends = [i + 4 for i in (crlf,) if i >= 0] + [i + 2 for i in (lf,) if i >= 0]
-    return min(ends, default=-1)
-
-
-def _parse_head(head: bytes) -> Message | None:
-    """The headers as ``http.server`` will parse them, None if it will refuse the head."""
-    stream = BytesIO(head)
-    stream.readline()  # the request line
-    try:
-        return parse_headers(stream)
-    except (HTTPException, ValueError):
-        return None
-
-
-def refuse(sock: socket.socket, answer: bytes) -> None:
-    """Answer a connection the server will not serve, without blocking, and close it."""
-    try:
-        sock.setblocking(False)
-        sock.send(answer)
-    except OSError:
-        pass
-    close(sock)
-
-
-def close(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    sock.close()

@@ -13,7 +13,7 @@ from http import HTTPStatus
 from typing import Any
 
 from chaos import __version__
-from chaos.agent.http import Auth, JsonHandler, JsonServer
+from chaos.agent.http import Auth, HttpLimits, JsonHandler, JsonServer
 from chaos.agent.service import AgentService, Conflict, Gone, RevertOutcome
 from chaos.errors import FaultError
 
@@ -35,9 +35,10 @@ class AgentServer(JsonServer):
         service: AgentService,
         auth: Auth,
         ssl_context: ssl.SSLContext | None = None,
+        limits: HttpLimits | None = None,
     ) -> None:
         self.service = service
-        super().__init__(address, _Handler, auth=auth, ssl_context=ssl_context)
+        super().__init__(address, _Handler, auth=auth, ssl_context=ssl_context, limits=limits)
 
     def on_unauthorized(self) -> None:
         self.service.metrics.requests_unauthorized += 1
