@@ -91,11 +91,10 @@ def parse_head(head: bytes) -> Message | None:
 
 def refuse(sock: socket.socket, answer: bytes) -> None:
     """Answer a connection the server will not serve, without blocking, and close it."""
-    try:
+    with contextlib.suppress(OSError):
         sock.setblocking(False)
-        sock.send(answer)
-    except OSError:
-        pass
+        if answer:
+            sock.send(answer)
     close(sock)
 
 

@@ -170,7 +170,8 @@ class ConnectionLoop:
                 log.warning("accept failed: %s", exc.strerror)
                 return
             if len(self._conns) >= self._limits.max_connections and not self._evict():
-                refuse(sock, raw_answer(503, "Service Unavailable", "too many connections"))
+                busy = raw_answer(503, "Service Unavailable", "too many connections")
+                refuse(sock, b"" if self._ssl is not None else busy)  # no TLS: no answer
                 continue
             self._open(sock, address)
 
@@ -190,13 +191,13 @@ class ConnectionLoop:
         self._selector.register(sock, selectors.EVENT_READ, conn)
 
     def _evict(self) -> bool:
-        """Close the connection that waited longest without a request in progress: a
-        flood of idle connections cannot lock out a new one (a health check)."""
-        waiting = [c for c in self._conns if c.phase in (Phase.IDLE, Phase.HANDSHAKE)]
+        """Close the connection that waited longest without a request in progress (idle
+        first, then one still sending its request): no flood of idle or slow connections
+        can lock out a new one (a health check, the controller renewing its leases)."""
+        idle = [c for c in self._conns if c.phase in (Phase.IDLE, Phase.HANDSHAKE)]
+        waiting = idle or [c for c in self._conns if c.phase in (Phase.HEAD, Phase.BODY)]
         if not waiting:
-            waiting = [c for c in self._conns if c.phase is Phase.HEAD]
-        if not waiting:
-            return False
+            return False  # every connection is being answered: the agent is busy
         self._close(min(waiting, key=lambda c: c.since))
         return True
 

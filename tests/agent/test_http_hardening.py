@@ -119,8 +119,8 @@ def test_a_client_trickling_its_head_is_cut_at_the_head_deadline(agent):
         time.sleep(0.1)
     elapsed = time.monotonic() - started
     assert closed, "the server kept a trickling client"
-    assert 0.9 <= elapsed <= 1.8  # head deadline 1 s (+ one 0.25 s loop tick)
-    assert running.healthz_seconds() < 0.5
+    assert 0.9 <= elapsed <= 2.5  # head deadline 1 s (+ loop tick and a busy machine)
+    assert running.healthz_seconds() < 1.0
 
 
 def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(agent):
@@ -128,9 +128,9 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(agent):
     with running.connect() as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert read_answer(sock)[0] == 200
-        assert 0.9 <= closed_within(sock, 3) <= 1.6
+        assert 0.9 <= closed_within(sock, 4) <= 2.5
     with running.connect() as silent:  # never sends a byte
-        assert 0.9 <= closed_within(silent, 3) <= 1.6
+        assert 0.9 <= closed_within(silent, 4) <= 2.5
 
 
 def test_a_body_that_stops_short_is_cut_with_408(agent):
@@ -140,7 +140,7 @@ def test_a_body_that_stops_short_is_cut_with_408(agent):
         started = time.monotonic()
         status, _, body = read_answer(sock)
         assert status == 408 and b"timed out" in body
-        assert 0.9 <= time.monotonic() - started <= 1.6
+        assert 0.9 <= time.monotonic() - started <= 2.5
     assert running.server.service.list_active() == []
 
 
@@ -174,7 +174,7 @@ def test_a_body_length_that_cannot_be_trusted_is_refused_and_the_connection_clos
         assert words in body
         assert closed_within(sock, 2) < 1  # nothing after a body of unknown end is read
     assert running.server.service.list_active() == []
-    assert running.healthz_seconds() < 0.5
+    assert running.healthz_seconds() < 1.0
 
 
 def test_a_post_without_a_length_has_an_empty_body(agent):
@@ -226,13 +226,20 @@ def test_a_flood_of_idle_connections_neither_blocks_healthz_nor_grows_threads(ag
             sock.close()
 
 
-def test_a_flood_of_trickling_clients_cannot_block_healthz(agent):
+@pytest.mark.parametrize(
+    "first_bytes",
+    [
+        b"POST /v1/faults HTTP/1.1\r\nHost: x\r\nX-Slow: a",  # a head never finished
+        b"POST /v1/faults HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n{",  # a body
+    ],
+)
+def test_a_flood_of_slow_clients_cannot_block_healthz(agent, first_bytes):
     running = agent(max_connections=64)
     flood = []
     try:
         for _ in range(200):
             sock = running.connect()
-            sock.sendall(b"POST /v1/faults HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+            sock.sendall(first_bytes)
             flood.append(sock)
         time.sleep(0.3)
         for _ in range(5):
@@ -265,7 +272,7 @@ def test_malformed_heads_get_a_4xx_and_the_agent_stays_up(agent, request_bytes, 
     code, _, body = running.ask(request_bytes)
     assert code == status
     assert json.loads(body)["error"]
-    assert running.healthz_seconds() < 0.5
+    assert running.healthz_seconds() < 1.0
 
 
 # ------------------------------------------------------------------ JSON and ids
@@ -367,7 +374,7 @@ def test_a_tls_client_that_never_finishes_its_handshake_is_cut(tmp_path):
     try:
         with socket.create_connection(("127.0.0.1", server.server_port), timeout=5) as sock:
             sock.sendall(b"\x16\x03\x01")  # the first bytes of a ClientHello, then nothing
-            assert 0.9 <= closed_within(sock, 3) <= 1.6
+            assert 0.9 <= closed_within(sock, 4) <= 2.5
         assert server.connection_stats()["connections"] == 0
     finally:
         server.shutdown()
