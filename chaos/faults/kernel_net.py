@@ -10,6 +10,7 @@ controller that must revert it.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ from chaos.targets.base import Target
 if TYPE_CHECKING:  # the host modules are imported when a fault runs, not to validate a file
     from chaos.host.iptables import ChainRule
     from chaos.host.run import NetnsRef
+
+log = logging.getLogger(__name__)
 
 ALL_IPV4 = "0.0.0.0/0"
 
@@ -115,8 +118,9 @@ def chain_undo(
     hooks = [hook for hook, _ in chains]
     try:
         prunable = nftprune.prunable(table=table, hooks=hooks, netns_pid=netns)
-    except HostError as exc:
-        raise FaultError(f"{fault}: {exc.message}", target=request.target.display) from exc
+    except HostError as exc:  # pruning is hygiene: never a reason to refuse the fault
+        log.warning("%s: cannot see the %s table, will not prune it: %s", fault, table, exc)
+        prunable = nftprune.Prunable()
     many = len(chains) > 1
     data = {
         "netns": netns,
@@ -205,13 +209,16 @@ def uninstall(undo: Undo, host: HostContext) -> None:
             iptables.remove_chain(
                 chain=chain, table=data["table"], hooks=hooks, netns_pid=data["netns"]
             )
+    except HostError as exc:
+        raise RevertError(f"{undo.fault}: {exc.message}", node=host.node) from exc
+    try:
         nftprune.prune(
             table=data["table"],
             what=nftprune.Prunable.from_json(data.get("prune")),
             netns_pid=data["netns"],
         )
-    except HostError as exc:
-        raise RevertError(f"{undo.fault}: {exc.message}", node=host.node) from exc
+    except HostError as exc:  # our rules are gone; an empty table left is not a stuck fault
+        log.warning("%s: could not delete the empty %s table: %s", undo.fault, data["table"], exc)
 
 
 def gone(netns: NetnsRef) -> bool:

@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ class _Table:
 
 
 def uses_nf_tables() -> bool:
+    """iptables is the nf_tables variant, and ``nft`` is there to see and prune tables."""
+    if shutil.which("nft") is None:
+        return False
     try:
         return "nf_tables" in run(["iptables", "-V"], check=False).stdout
     except HostError:
