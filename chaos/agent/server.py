@@ -80,7 +80,12 @@ class _Handler(JsonHandler):
         return HTTPStatus.OK, {"faults": self.server.service.list_active()}
 
     def apply(self, body: dict[str, Any] | None, _: str) -> tuple[HTTPStatus, Any]:
-        created, fault = self.server.service.apply(body or {})
+        body = body or {}
+        # the id names the fault in every later call (renew, DELETE /v1/faults/<id>): one
+        # that those would refuse is refused here, before anything is journaled
+        if not valid_fault_id(body.get("id")):
+            return _bad(f"id: {FAULT_ID_RULE}")
+        created, fault = self.server.service.apply(body)
         return (HTTPStatus.CREATED if created else HTTPStatus.OK), fault
 
     def renew(self, body: dict[str, Any] | None, _: str) -> tuple[HTTPStatus, Any]:

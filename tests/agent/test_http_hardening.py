@@ -219,8 +219,9 @@ def test_a_flood_of_idle_connections_neither_blocks_healthz_nor_grows_threads(ag
         # the agent runs in this process: its threads are the loop, and at most 8 workers
         assert threading.active_count() <= threads_before + 8
         assert running.server.connection_stats()["connections"] <= 256
-        status, _, _ = running.ask(post("/v1/faults", b"{}", headers="Content-Length: 2\r\n"))
-        assert status == 422  # a real request still reaches the routes
+        body = json.dumps(noop_request("f1")).encode()
+        request = post("/v1/faults", body, headers=f"Content-Length: {len(body)}\r\n")
+        assert running.ask(request)[0] == 201  # the controller still gets through
     finally:
         for sock in flood:
             sock.close()
@@ -313,6 +314,18 @@ def test_a_bad_fault_id_in_the_path_is_400_naming_it(agent, request_bytes, field
     running = agent()
     status, _, body = running.ask(request_bytes)
     assert status == 400 and json.loads(body)["error"].startswith(field)
+
+
+@pytest.mark.parametrize("fault_id", ["x" * 129, "a\x00b", "../etc", "", 7, None])
+def test_a_fault_that_could_not_be_reverted_by_its_id_is_not_applied(agent, fault_id):
+    running = agent()
+    request = {**noop_request("f1"), "id": fault_id}
+    body = json.dumps(request).encode()
+    status, _, answer = running.ask(
+        post("/v1/faults", body, headers=f"Content-Length: {len(body)}\r\n")
+    )
+    assert status == 400 and json.loads(answer)["error"].startswith("id:")
+    assert running.server.service.list_active() == []
 
 
 @pytest.mark.parametrize(
