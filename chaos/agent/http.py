@@ -29,7 +29,7 @@ from chaos import __version__
 from chaos.agent.httpframe import FramingError, HttpLimits, body_length
 from chaos.agent.httploop import ConnectionLoop, Exchange
 
-__all__ = ["INTERNAL_ERROR", "Auth", "HttpLimits", "JsonHandler", "JsonServer", "TextAnswer"]
+__all__ = ["Auth", "HttpLimits", "JsonHandler", "JsonServer", "TextAnswer"]
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,7 @@ class JsonHandler(BaseHTTPRequestHandler):
     routes: dict[tuple[str, str], Route] = {}
     prefix_routes: dict[tuple[str, str], Route] = {}
     methods = frozenset({"GET", "POST", "DELETE"})
+    internal_error = "internal error; see the server's log"  # the whole answer to a bug
 
     def __init__(self, request: Any, client_address: Any, server: JsonServer, *, data: bytes):
         self._data = data
@@ -257,7 +258,7 @@ class JsonHandler(BaseHTTPRequestHandler):
             answer = self.error_answer(exc)
             if answer is None:
                 log.exception("internal error on %s %s", method, path[:200])
-                answer = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": INTERNAL_ERROR}
+                answer = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": self.internal_error}
             return answer
 
     def public(self, method: str, path: str) -> tuple[HTTPStatus, str] | None:
@@ -315,9 +316,6 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-
-
-INTERNAL_ERROR = "internal error; see the agent's log"
 
 
 def _refuse_constant(name: str) -> Any:

@@ -48,6 +48,7 @@ class _Handler(JsonHandler):
     server: AgentServer
     server_version = f"chaos-agent/{__version__}"
     realm = "chaos-agent"
+    internal_error = "internal error; see the agent's log"
 
     def public(self, method: str, path: str) -> tuple[HTTPStatus, str] | None:
         if method == "GET" and path == "/healthz":

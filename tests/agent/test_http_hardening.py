@@ -365,7 +365,7 @@ def test_a_bug_in_a_route_answers_a_generic_500_without_its_repr():
             sock.sendall(b"GET /crash HTTP/1.1\r\nHost: x\r\n\r\n")
             status, _, body = read_answer(sock)
         assert status == 500
-        assert json.loads(body) == {"error": "internal error; see the agent's log"}
+        assert json.loads(body) == {"error": "internal error; see the server's log"}
     finally:
         server.shutdown()
         server.server_close()
@@ -392,3 +392,16 @@ def test_a_tls_client_that_never_finishes_its_handshake_is_cut(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_bug_in_the_agent_says_where_to_look_and_nothing_else(agent, monkeypatch):
+    running = agent()
+
+    def broken() -> list:
+        raise KeyError("CHAOS_AGENT_TOKEN=" + TOKEN)
+
+    monkeypatch.setattr(running.server.service, "list_active", broken)
+    status, _, body = running.ask(f"GET /v1/faults HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n".encode())
+    assert status == 500
+    assert json.loads(body) == {"error": "internal error; see the agent's log"}
+    assert running.healthz_seconds() < 1.0
