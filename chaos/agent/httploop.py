@@ -110,7 +110,7 @@ class ConnectionLoop:
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         try:
             while not stop.is_set():
-                for key, _ in self._selector.select(timeout=min(poll_interval, 0.25)):
+                for key, _ in self._selector.select(timeout=self._next_timeout(poll_interval)):
                     if key.data == "accept":
                         self._accept()
                     elif key.data == "wake":
@@ -121,6 +121,13 @@ class ConnectionLoop:
                 self._expire()
         finally:
             self._stop()
+
+    def _next_timeout(self, poll_interval: float) -> float:
+        """Sleep until the earliest deadline (an idle agent barely wakes; a stop wakes it)."""
+        deadlines = [c.deadline for c in self._conns if c.phase is not Phase.BUSY]
+        if not deadlines:
+            return poll_interval
+        return min(poll_interval, max(0.0, min(deadlines) - time.monotonic()) + 0.005)
 
     def wake(self) -> None:
         # OSError: the pipe is full (the loop wakes anyway) or closed (stopping)
@@ -177,6 +184,8 @@ class ConnectionLoop:
 
     def _open(self, sock: socket.socket, address: tuple[str, int]) -> None:
         sock.setblocking(False)
+        with contextlib.suppress(OSError):  # answers go out whole: never wait for an ACK
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         now = time.monotonic()
         if self._ssl is not None:
             try:
