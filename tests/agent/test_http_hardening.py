@@ -405,3 +405,14 @@ def test_a_bug_in_the_agent_says_where_to_look_and_nothing_else(agent, monkeypat
     assert status == 500
     assert json.loads(body) == {"error": "internal error; see the agent's log"}
     assert running.healthz_seconds() < 1.0
+
+
+def test_keep_alive_requests_do_not_wait_for_delayed_acks(agent):
+    running = agent()
+    connection = http.client.HTTPConnection("127.0.0.1", running.port, timeout=5)
+    started = time.monotonic()
+    for _ in range(50):  # 40 ms each when head and body left in two segments
+        connection.request("GET", "/v1/health", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert connection.getresponse().read()
+    connection.close()
+    assert time.monotonic() - started < 1.0
