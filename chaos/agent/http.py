@@ -11,7 +11,6 @@ threads and buffered bytes is bounded (:class:`HttpLimits`, docs/agent.md).
 from __future__ import annotations
 
 import hmac
-import io
 import json
 import logging
 import socketserver
@@ -26,7 +25,13 @@ from typing import Any
 from urllib.parse import unquote
 
 from chaos import __version__
-from chaos.agent.httpframe import FramingError, HttpLimits, body_length
+from chaos.agent.httpframe import (
+    FramingError,
+    HttpLimits,
+    SocketWriter,
+    body_length,
+    json_object,
+)
 from chaos.agent.httploop import ConnectionLoop, Exchange
 
 __all__ = ["Auth", "HttpLimits", "JsonHandler", "JsonServer", "TextAnswer"]
@@ -180,7 +185,7 @@ class JsonHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         self.connection = self.request
         self.rfile = BytesIO(self._data)
-        self.wfile = _SocketWriter(self.connection)
+        self.wfile = SocketWriter(self.connection)
 
     def handle(self) -> None:
         self.handle_one_request()
@@ -240,8 +245,9 @@ class JsonHandler(BaseHTTPRequestHandler):
         if refused is not None:
             self.server.on_unauthorized()
             return self._send(refused[0], {"error": refused[1]}, auth_failed=True)
+        depth = self.server.limits.max_json_depth
         try:
-            body = self._parse_json(raw) if method == "POST" else None
+            body = json_object(raw, max_depth=depth) if method == "POST" else None
         except ValueError as exc:
             return self._send(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         status, payload = self._call(route, body, argument, method, path)
@@ -278,22 +284,6 @@ class JsonHandler(BaseHTTPRequestHandler):
                 return route, unquote(path[len(prefix) :])
         return None, ""
 
-    def _parse_json(self, raw: bytes) -> dict[str, Any]:
-        if not raw.strip():
-            return {}
-        try:
-            body = json.loads(raw, parse_constant=_refuse_constant)
-        except RecursionError:
-            raise ValueError("invalid JSON: nested too deeply") from None
-        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
-            raise ValueError(f"invalid JSON: {_short(exc)}") from None
-        if not isinstance(body, dict):
-            raise ValueError("the request body must be a JSON object")
-        if _depth(body) > self.server.limits.max_json_depth:
-            limit = self.server.limits.max_json_depth
-            raise ValueError(f"invalid JSON: nested deeper than {limit} levels")
-        return body
-
     def _send(
         self,
         status: HTTPStatus,
@@ -316,46 +306,3 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"invalid JSON: {name} is not a number JSON allows")
-
-
-def _short(exc: ValueError) -> str:
-    text = str(exc)
-    return text if len(text) <= 120 else text[:120] + "..."
-
-
-def _depth(value: Any) -> int:
-    """How deeply lists and objects nest in a parsed JSON value (without recursion)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
-class _SocketWriter(io.BufferedIOBase):
-    """Collects an answer and sends it with one ``sendall`` when flushed (at the end of
-    the request): head and body in one segment, so the client's delayed ACK and Nagle's
-    algorithm cannot add 40 ms to every answer. The socket's write timeout applies."""
-
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
-        self._parts: list[bytes] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        self._parts.append(bytes(data))
-        return len(data)
-
-    def flush(self) -> None:
-        if self._parts:
-            data, self._parts = b"".join(self._parts), []
-            self._sock.sendall(data)

@@ -1,14 +1,18 @@
 """HTTP/1.1 framing for the agent's server: the limits, a request's body length read
-strictly from its headers, where a head ends, and answers sent without a handler."""
+strictly from its headers, where a head ends, answers sent without a handler, the
+JSON body, and the writer that sends an answer in one piece."""
 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import socket
 from dataclasses import dataclass
 from email.message import Message
 from http.client import HTTPException, parse_headers
 from io import BytesIO
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -102,3 +106,64 @@ def close(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     sock.close()
+
+
+def json_object(raw: bytes, *, max_depth: int) -> dict[str, Any]:
+    """A request body as a JSON object: no NaN/Infinity, nested at most ``max_depth``
+    levels; an empty body is ``{}``. ValueError says what is wrong, briefly."""
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
+        raise ValueError(f"invalid JSON: {_short(exc)}") from None
+    if not isinstance(body, dict):
+        raise ValueError("the request body must be a JSON object")
+    if _depth(body) > max_depth:
+        raise ValueError(f"invalid JSON: nested deeper than {max_depth} levels")
+    return body
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"invalid JSON: {name} is not a number JSON allows")
+
+
+def _short(exc: ValueError) -> str:
+    text = str(exc)
+    return text if len(text) <= 120 else text[:120] + "..."
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+class SocketWriter(io.BufferedIOBase):
+    """Collects an answer and sends it with one ``sendall`` when flushed (at the end of
+    the request): head and body in one segment, so the client's delayed ACK and Nagle's
+    algorithm cannot add 40 ms to every answer. The socket's write timeout applies."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        if self._parts:
+            data, self._parts = b"".join(self._parts), []
+            self._sock.sendall(data)

@@ -35,6 +35,7 @@ from chaos.agent.httpframe import (
     raw_answer,
     refuse,
 )
+from chaos.agent.httpworkers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +95,7 @@ class ConnectionLoop:
         self._conns: set[Conn] = set()
         self._buffered = 0  # body bytes reserved (read by the loop thread only)
         self._returned: queue.SimpleQueue[tuple[Conn, bool]] = queue.SimpleQueue()
-        self._work: queue.SimpleQueue[Exchange | None] = queue.SimpleQueue()
-        self._workers: list[threading.Thread] = []
-        self._idle_workers = 0
-        self._pool_lock = threading.Lock()
+        self._workers = WorkerPool(work=self._answer, max_workers=limits.max_workers)
         self._wake_r, self._wake_w = socket.socketpair()
         self._stopping = threading.Event()
 
@@ -146,8 +144,7 @@ class ConnectionLoop:
 
     def _stop(self) -> None:
         self._stopping.set()
-        for _ in self._workers:
-            self._work.put(None)
+        self._workers.stop()
         for conn in list(self._conns):
             if conn.phase is not Phase.BUSY:
                 self._close(conn)
@@ -318,38 +315,25 @@ class ConnectionLoop:
         conn.phase = Phase.BUSY
         data = bytes(conn.buf[:size])
         del conn.buf[:size]
-        self._work.put(Exchange(conn, data, refusal))
-        with self._pool_lock:
-            spawn = self._idle_workers == 0 and len(self._workers) < self._limits.max_workers
-        if spawn:
-            worker = threading.Thread(target=self._worker, name="http-worker", daemon=True)
-            self._workers.append(worker)
-            worker.start()
+        self._workers.submit(Exchange(conn, data, refusal))
 
-    def _worker(self) -> None:
-        while True:
-            with self._pool_lock:
-                self._idle_workers += 1
-            exchange = self._work.get()
-            with self._pool_lock:
-                self._idle_workers -= 1
-            if exchange is None:
-                return
-            keep = False
-            try:
-                exchange.conn.sock.settimeout(self._limits.write_timeout_s)
-                if exchange.refusal is not None:
-                    exchange.conn.sock.sendall(exchange.refusal)
-                else:
-                    keep = self._respond(exchange)
-            except OSError as exc:  # the client went away or stopped reading
-                log.info("answering %s failed: %s", exchange.conn.address[0], exc)
-            except Exception:  # a bug in a handler must not end the worker
-                log.exception("answering %s failed", exchange.conn.address[0])
-            self._returned.put((exchange.conn, keep))
-            self.wake()
-            if self._stopping.is_set():  # the loop is gone: close what it would have
-                self._close_returned()
+    def _answer(self, exchange: Exchange) -> None:
+        """In a worker: answer, then hand the connection back to the loop."""
+        keep = False
+        try:
+            exchange.conn.sock.settimeout(self._limits.write_timeout_s)
+            if exchange.refusal is not None:
+                exchange.conn.sock.sendall(exchange.refusal)
+            else:
+                keep = self._respond(exchange)
+        except OSError as exc:  # the client went away or stopped reading
+            log.info("answering %s failed: %s", exchange.conn.address[0], exc)
+        except Exception:  # a bug in a handler: log it, close the connection
+            log.exception("answering %s failed", exchange.conn.address[0])
+        self._returned.put((exchange.conn, keep))
+        self.wake()
+        if self._stopping.is_set():  # the loop is gone: close what it would have
+            self._close_returned()
 
     def _take_returned(self) -> None:
         while True:
