@@ -87,3 +87,26 @@ def test_a_both_partition_drops_each_way_once_per_hook(
     finally:
         kind.revert(undo, HOST)
     assert in_namespace(netns.a, probe) == "ok"
+
+
+def test_an_undo_journaled_before_one_chain_per_hook_still_reverts(
+    netns: NetPair,  # noqa: F811
+) -> None:
+    """An agent upgraded with faults in its journal reverts them from the old form."""
+    from chaos.faults import kernel_net
+    from chaos.faults.base import Undo
+
+    before = ipt.ruleset(netns.a_pid)
+    chain = ipt.chain_name("old-fault")
+    rules = [ipt.ChainRule(("-d", f"{netns.b_ip}/32", "-j", "DROP"))]
+    ipt.install_chain(chain=chain, table="filter", hooks=["INPUT", "OUTPUT"], rules=rules,
+                      netns_pid=netns.a_pid)  # fmt: skip
+    old = {"netns": netns.a_pid, "chain": chain, "table": "filter",
+           "hooks": ["INPUT", "OUTPUT"], "rules": [list(r.spec) for r in rules]}  # fmt: skip
+    assert kernel_net.chain_entries(old) == [(chain, ["INPUT", "OUTPUT"], old["rules"])]
+    CATALOG["network-partition"].revert(Undo("network-partition", old, backend="iptables"), HOST)
+    assert ipt.list_our_chains(table="filter", netns_pid=netns.a_pid) == []
+    after = ipt.exact_state(netns.a_pid)
+    assert "CHAOS-" not in after and "DROP" not in after
+    # no pruning record in the old form: the empty table is left rather than guessed at
+    assert ipt.ruleset(netns.a_pid) == before
