@@ -109,16 +109,24 @@ class ConnectionLoop:
         try:
             while not stop.is_set():
                 for key, _ in self._selector.select(timeout=self._next_timeout(poll_interval)):
-                    if key.data == "accept":
-                        self._accept()
-                    elif key.data == "wake":
-                        self._drain_wake()
-                    else:
-                        self._on_readable(key.data)
+                    self._event(key.data)
                 self._take_returned()
                 self._expire()
         finally:
             self._stop()
+
+    def _event(self, what: object) -> None:
+        try:
+            if what == "accept":
+                self._accept()
+            elif what == "wake":
+                self._drain_wake()
+            elif isinstance(what, Conn):
+                self._on_readable(what)
+        except Exception:  # a bug on one connection must not stop the agent's API
+            log.exception("HTTP connection loop error")
+            if isinstance(what, Conn):
+                self._close(what)
 
     def _next_timeout(self, poll_interval: float) -> float:
         """Sleep until the earliest deadline (an idle agent barely wakes; a stop wakes it)."""
@@ -170,8 +178,9 @@ class ConnectionLoop:
                 sock, address = self._listener.accept()
             except _WOULD_BLOCK:
                 return
-            except OSError as exc:  # e.g. out of file descriptors: refuse, do not spin
+            except OSError as exc:  # e.g. out of file descriptors: wait, do not spin
                 log.warning("accept failed: %s", exc.strerror)
+                time.sleep(0.05)
                 return
             if len(self._conns) >= self._limits.max_connections and not self._evict():
                 busy = raw_answer(503, "Service Unavailable", "too many connections")
@@ -346,16 +355,20 @@ class ConnectionLoop:
             if not keep or self._stopping.is_set():
                 self._close(conn)
                 continue
-            conn.sock.setblocking(False)
-            now = time.monotonic()
-            conn.phase, conn.since, conn.deadline = (
-                Phase.IDLE,
-                now,
-                now + self._limits.idle_timeout_s,
-            )
-            self._selector.register(conn.sock, selectors.EVENT_READ, conn)
-            if conn.buf:  # a pipelined request already arrived
-                self._advance(conn)
-            pending = isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending()
-            if pending and conn.phase is not Phase.BUSY:  # decrypted bytes select cannot see
-                self._on_readable(conn)
+            try:
+                self._reopen(conn)
+            except Exception:  # e.g. the socket broke meanwhile: close it, go on
+                log.exception("HTTP connection loop error")
+                self._close(conn)
+
+    def _reopen(self, conn: Conn) -> None:
+        """A connection back from a worker waits for its next request (keep-alive)."""
+        conn.sock.setblocking(False)
+        now = time.monotonic()
+        conn.phase, conn.since, conn.deadline = Phase.IDLE, now, now + self._limits.idle_timeout_s
+        self._selector.register(conn.sock, selectors.EVENT_READ, conn)
+        if conn.buf:  # a pipelined request already arrived
+            self._advance(conn)
+        pending = isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending()
+        if pending and conn.phase is not Phase.BUSY:  # decrypted bytes select cannot see
+            self._on_readable(conn)
