@@ -1,11 +1,11 @@
-"""JSON over HTTP(S) on the standard library's threading server, with bearer-token
-and mutual-TLS authentication: the agent API and the controller service share it.
+"""JSON over HTTP(S) with bearer-token and mutual-TLS authentication, on the standard
+library: the agent API (and, until it moves to FastAPI, the controller service) use it.
 
-Why the standard library: the agent runs on every node, so its footprint
-matters more than its throughput (a handful of requests per fault). No web
-framework, no event loop: ``http.server`` with one thread per connection,
-HTTP/1.1 keep-alive so a client reuses one connection, and ``ssl`` for mutual
-TLS with the handshake in the connection's own thread.
+Why the standard library: the agent runs on every node, so its footprint matters
+more than its throughput (a handful of requests per fault). ``http.server`` parses
+each request; :mod:`chaos.agent.httploop` owns the sockets, so that idle and slow
+clients cost no thread, every phase has a deadline and the number of connections,
+threads and buffered bytes is bounded (:class:`HttpLimits`, docs/agent.md).
 """
 
 from __future__ import annotations
@@ -13,19 +13,32 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import socketserver
 import ssl
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from io import BytesIO
 from typing import Any
 from urllib.parse import unquote
 
 from chaos import __version__
+from chaos.agent.httpframe import (
+    FramingError,
+    HttpLimits,
+    SocketWriter,
+    body_length,
+    json_object,
+)
+from chaos.agent.httploop import ConnectionLoop, Exchange
+
+__all__ = ["Auth", "HttpLimits", "JsonHandler", "JsonServer", "TextAnswer"]
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 1 << 20
+MAX_BODY = HttpLimits().max_body_bytes
 
 
 @dataclass(frozen=True)
@@ -65,10 +78,10 @@ def peer_role(handler: BaseHTTPRequestHandler) -> str | None:
     return None
 
 
-class JsonServer(ThreadingHTTPServer):
-    """A threading HTTP(S) server whose handler answers JSON routes behind ``auth``."""
+class JsonServer(HTTPServer):
+    """An HTTP(S) server whose handler answers JSON routes behind ``auth``, with every
+    connection bounded by ``limits`` (see :mod:`chaos.agent.httploop`)."""
 
-    daemon_threads = True
     allow_reuse_address = True
 
     def __init__(
@@ -78,9 +91,15 @@ class JsonServer(ThreadingHTTPServer):
         *,
         auth: Auth,
         ssl_context: ssl.SSLContext | None = None,
+        limits: HttpLimits | None = None,
     ) -> None:
         self.auth = auth
         self.ssl_context = ssl_context
+        self.limits = limits or HttpLimits()
+        self.request_queue_size = self.limits.backlog
+        self._stop_requested = threading.Event()
+        self._stopped = threading.Event()
+        self._loop: ConnectionLoop | None = None
         super().__init__(address, handler)
 
     def on_unauthorized(self) -> None:
@@ -89,30 +108,37 @@ class JsonServer(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks up the host's FQDN, which stalls for seconds in a
         # namespace or pod without DNS; the name is only used for CGI variables
-        super(ThreadingHTTPServer, self).server_bind()  # TCPServer.server_bind: bind only
+        socketserver.TCPServer.server_bind(self)  # bind only
         host, port = self.server_address[:2]
         self.server_name, self.server_port = str(host), int(port)
 
-    def get_request(self):  # type: ignore[no-untyped-def]
-        sock, address = super().get_request()
-        if self.ssl_context is not None:
-            # handshake in the connection's own thread (see finish_request), not here,
-            # so one slow client cannot stall every other one
-            sock = self.ssl_context.wrap_socket(
-                sock, server_side=True, do_handshake_on_connect=False
-            )
-        return sock, address
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve until :meth:`shutdown` (same contract as ``socketserver``)."""
+        self._stopped.clear()
+        self._loop = ConnectionLoop(
+            self.socket, respond=self._respond, limits=self.limits, ssl_context=self.ssl_context
+        )
+        try:
+            self._loop.run(poll_interval=poll_interval, stop=self._stop_requested)
+        finally:
+            self._stop_requested.clear()
+            self._stopped.set()
 
-    def finish_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
-        if isinstance(request, ssl.SSLSocket):
-            try:
-                request.settimeout(10)
-                request.do_handshake()
-                request.settimeout(None)
-            except (OSError, ssl.SSLError) as exc:
-                log.info("TLS handshake with %s failed: %s", client_address[0], exc)
-                return
-        super().finish_request(request, client_address)
+    def shutdown(self) -> None:
+        self._stop_requested.set()
+        if self._loop is not None:
+            self._loop.wake()
+        self._stopped.wait()
+
+    def connection_stats(self) -> dict[str, int]:
+        """Open connections and worker threads now (for tests and benchmarks)."""
+        return self._loop.stats() if self._loop is not None else {}
+
+    def _respond(self, exchange: Exchange) -> bool:
+        handler = self.RequestHandlerClass(
+            exchange.conn.sock, exchange.conn.address, self, data=exchange.data
+        )
+        return not handler.close_connection
 
     @property
     def url(self) -> str:
@@ -136,7 +162,8 @@ class JsonHandler(BaseHTTPRequestHandler):
     """Routes ``(method, path)`` and ``(method, prefix)`` to methods returning (status, JSON).
 
     Subclasses set ``routes``/``prefix_routes``, may answer unauthenticated paths in
-    ``public`` and map their own errors in ``error_answer``.
+    ``public`` and map their own errors in ``error_answer``. One instance answers one
+    request, whose bytes the connection loop has already read whole (``data``).
     """
 
     protocol_version = "HTTP/1.1"
@@ -145,17 +172,55 @@ class JsonHandler(BaseHTTPRequestHandler):
     realm = "chaos"
     routes: dict[tuple[str, str], Route] = {}
     prefix_routes: dict[tuple[str, str], Route] = {}
+    methods = frozenset({"GET", "POST", "DELETE"})
+    internal_error = "internal error; see the server's log"  # the whole answer to a bug
+
+    def __init__(self, request: Any, client_address: Any, server: JsonServer, *, data: bytes):
+        self._data = data
+        self.close_connection = True
+        super().__init__(request, client_address, server)
 
     # ------------------------------------------------------------ plumbing
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
+    def setup(self) -> None:
+        self.connection = self.request
+        self.rfile = BytesIO(self._data)
+        self.wfile = SocketWriter(self.connection)
 
-    def do_POST(self) -> None:
-        self._dispatch("POST")
+    def handle(self) -> None:
+        self.handle_one_request()
 
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
+    def handle_one_request(self) -> None:
+        self.raw_requestline = self.rfile.readline(65537)
+        if len(self.raw_requestline) > 65536:
+            self.requestline, self.request_version, self.command = "", "HTTP/1.1", ""
+            self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+            return
+        if not self.parse_request():
+            return
+        if self.request_version == "HTTP/0.9":
+            self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 is not supported")
+            return
+        if self.command not in self.methods:
+            self._send(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                {"error": f"method not allowed; use one of {', '.join(sorted(self.methods))}"},
+                extra={"Allow": ", ".join(sorted(self.methods))},
+            )
+            return
+        self._dispatch(self.command)
+
+    def handle_expect_100(self) -> bool:
+        return True  # the connection loop already said 100 Continue when it was waiting
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server's own refusals (bad request line, too many headers, HTTP/2.0), as
+        # JSON; none of them is the server's fault, so none is a 5xx
+        status = HTTPStatus(code) if code < 500 else HTTPStatus.BAD_REQUEST
+        self.close_connection = True
+        if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
+            self.request_version = "HTTP/1.1"  # always answer with a status line
+        self._send(status, {"error": message or status.phrase}, extra={"Connection": "close"})
 
     def log_message(self, format: str, *args: Any) -> None:
         # request line and status only: never headers (they carry the token)
@@ -163,32 +228,44 @@ class JsonHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         path = self.path.split("?", 1)[0]
+        try:
+            length = body_length(self.headers, max_body=self.server.limits.max_body_bytes)
+        except FramingError as exc:
+            self.close_connection = True  # the body's end is unknown: nothing after it is
+            return self._send(HTTPStatus(exc.status), {"error": str(exc)})
+        raw = self.rfile.read(length)
         public = self.public(method, path)
         if public is not None:
             return self._send(public[0], public[1], content_type="text/plain")
         route, argument = self._route(method, path)
         if route is None:
-            return self._send(HTTPStatus.NOT_FOUND, {"error": f"no route {method} {path}"})
+            shown = path if len(path) <= 80 else path[:80] + "..."
+            return self._send(HTTPStatus.NOT_FOUND, {"error": f"no route {method} {shown}"})
         refused = self.server.auth.check(self)
         if refused is not None:
             self.server.on_unauthorized()
-            self._drain_body()
             return self._send(refused[0], {"error": refused[1]}, auth_failed=True)
+        depth = self.server.limits.max_json_depth
         try:
-            body = self._read_json() if method == "POST" else None
+            body = json_object(raw, max_depth=depth) if method == "POST" else None
         except ValueError as exc:
             return self._send(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-        try:
-            status, payload = route(self, body, argument)
-        except Exception as exc:  # a bug must answer, not kill the connection thread
-            answer = self.error_answer(exc)
-            if answer is None:
-                log.exception("internal error on %s %s", method, path)
-                answer = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": repr(exc)}
-            status, payload = answer
+        status, payload = self._call(route, body, argument, method, path)
         if isinstance(payload, TextAnswer):
             return self._send(status, payload.text, content_type=payload.content_type)
         self._send(status, payload)
+
+    def _call(
+        self, route: Route, body: dict[str, Any] | None, argument: str, method: str, path: str
+    ) -> tuple[HTTPStatus, Any]:
+        try:
+            return route(self, body, argument)
+        except Exception as exc:  # a bug must answer, and say nothing of its insides
+            answer = self.error_answer(exc)
+            if answer is None:
+                log.exception("internal error on %s %s", method, path[:200])
+                answer = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": self.internal_error}
+            return answer
 
     def public(self, method: str, path: str) -> tuple[HTTPStatus, str] | None:
         """An answer (text) for a path served without credentials, else None."""
@@ -207,24 +284,6 @@ class JsonHandler(BaseHTTPRequestHandler):
                 return route, unquote(path[len(prefix) :])
         return None, ""
 
-    def _read_json(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            raise ValueError("request body too large")
-        raw = self.rfile.read(length) if length else b"{}"
-        try:
-            body = json.loads(raw)
-        except ValueError as exc:
-            raise ValueError(f"invalid JSON: {exc}") from exc
-        if not isinstance(body, dict):
-            raise ValueError("the request body must be a JSON object")
-        return body
-
-    def _drain_body(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if 0 < length <= MAX_BODY:
-            self.rfile.read(length)
-
     def _send(
         self,
         status: HTTPStatus,
@@ -232,6 +291,7 @@ class JsonHandler(BaseHTTPRequestHandler):
         *,
         content_type: str = "application/json",
         auth_failed: bool = False,
+        extra: dict[str, str] | None = None,
     ) -> None:
         data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
         self.send_response(status)
@@ -239,5 +299,10 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         if auth_failed and status == HTTPStatus.UNAUTHORIZED:
             self.send_header("WWW-Authenticate", f'Bearer realm="{self.realm}"')
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        if self.close_connection and "Connection" not in (extra or {}):
+            self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)

@@ -7,19 +7,25 @@ without them gets 401, with wrong ones 403, and changes nothing.
 
 from __future__ import annotations
 
+import re
 import ssl
 from http import HTTPStatus
 from typing import Any
 
 from chaos import __version__
 from chaos.agent.guards import OutOfScope
-from chaos.agent.http import Auth, JsonHandler, JsonServer
+from chaos.agent.http import Auth, HttpLimits, JsonHandler, JsonServer
 from chaos.agent.service import AgentService, Conflict, Gone, RevertOutcome
 from chaos.errors import FaultError
+from chaos.faults.wire_models import FAULT_ID_PATTERN, FAULT_ID_RULE
 
 __all__ = ["CONTROLLER_ROLE", "AgentServer", "Auth"]
 
 CONTROLLER_ROLE = "controller"
+MAX_RENEW_IDS = 1000
+# what the controller makes (chaos-<run>-s0-t1) with room to spare; nothing that could
+# smuggle a path, a newline or a terminal escape into a log line
+_FAULT_ID = re.compile(FAULT_ID_PATTERN)  # the wire model's rule: one rule for every call
 
 
 class AgentServer(JsonServer):
@@ -30,9 +36,10 @@ class AgentServer(JsonServer):
         service: AgentService,
         auth: Auth,
         ssl_context: ssl.SSLContext | None = None,
+        limits: HttpLimits | None = None,
     ) -> None:
         self.service = service
-        super().__init__(address, _Handler, auth=auth, ssl_context=ssl_context)
+        super().__init__(address, _Handler, auth=auth, ssl_context=ssl_context, limits=limits)
 
     def on_unauthorized(self) -> None:
         self.service.metrics.requests_unauthorized += 1
@@ -42,6 +49,7 @@ class _Handler(JsonHandler):
     server: AgentServer
     server_version = f"chaos-agent/{__version__}"
     realm = "chaos-agent"
+    internal_error = "internal error; see the agent's log"
 
     def public(self, method: str, path: str) -> tuple[HTTPStatus, str] | None:
         if method == "GET" and path == "/healthz":
@@ -77,17 +85,26 @@ class _Handler(JsonHandler):
         return HTTPStatus.OK, {"faults": self.server.service.list_active()}
 
     def apply(self, body: dict[str, Any] | None, _: str) -> tuple[HTTPStatus, Any]:
+        # the typed wire model (chaos.faults.wire_models) refuses, before anything is
+        # journaled, an id that renewals and DELETE /v1/faults/<id> would refuse
         created, fault = self.server.service.apply(body or {})
         return (HTTPStatus.CREATED if created else HTTPStatus.OK), fault
 
     def renew(self, body: dict[str, Any] | None, _: str) -> tuple[HTTPStatus, Any]:
         body = body or {}
-        ids = body.get("ids")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            return HTTPStatus.BAD_REQUEST, {"error": "ids must be a list of fault ids"}
-        return HTTPStatus.OK, self.server.service.renew(ids, body.get("ttl_s"))  # type: ignore[arg-type]
+        ids, ttl_s = body.get("ids"), body.get("ttl_s")
+        if not isinstance(ids, list) or len(ids) > MAX_RENEW_IDS:
+            return _bad(f"ids: a list of at most {MAX_RENEW_IDS} fault ids")
+        for index, fault_id in enumerate(ids):
+            if not valid_fault_id(fault_id):
+                return _bad(f"ids[{index}]: {FAULT_ID_RULE}")
+        if isinstance(ttl_s, bool) or not isinstance(ttl_s, int | float):
+            return _bad("ttl_s: a number of seconds")
+        return HTTPStatus.OK, self.server.service.renew(ids, float(ttl_s))
 
     def revert(self, body: dict[str, Any] | None, fault_id: str) -> tuple[HTTPStatus, Any]:
+        if not valid_fault_id(fault_id):
+            return _bad(f"fault id: {FAULT_ID_RULE}")
         outcome = self.server.service.revert(fault_id)
         if outcome is RevertOutcome.FAILED:
             return HTTPStatus.INTERNAL_SERVER_ERROR, {
@@ -117,6 +134,14 @@ _Handler.routes = {
 _Handler.prefix_routes = {
     ("DELETE", "/v1/faults/"): _Handler.revert,
 }
+
+
+def valid_fault_id(value: object) -> bool:
+    return isinstance(value, str) and _FAULT_ID.fullmatch(value) is not None
+
+
+def _bad(message: str) -> tuple[HTTPStatus, Any]:
+    return HTTPStatus.BAD_REQUEST, {"error": message}
 
 
 def _status_for(exc: FaultError) -> HTTPStatus:

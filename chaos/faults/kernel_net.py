@@ -10,6 +10,7 @@ controller that must revert it.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ from chaos.targets.base import Target
 if TYPE_CHECKING:  # the host modules are imported when a fault runs, not to validate a file
     from chaos.host.iptables import ChainRule
     from chaos.host.run import NetnsRef
+
+log = logging.getLogger(__name__)
 
 ALL_IPV4 = "0.0.0.0/0"
 
@@ -102,18 +105,35 @@ def chain_undo(
     request: FaultRequest,
     netns: NetnsRef,
     table: str,
-    hooks: Sequence[str],
-    rules: Sequence[ChainRule],
+    chains: Sequence[tuple[str, Sequence[ChainRule]]],
     extra: dict[str, Any] | None = None,
 ) -> Undo:
-    from chaos.host import iptables
+    """Our chains in ``table``, one per (hook, rules), and what the revert may prune.
 
+    Recorded before anything is installed, so a revert from the journal after a crash
+    mid-apply still knows whether the table and its hooks were there before us.
+    """
+    from chaos.host import iptables, nftprune
+
+    hooks = [hook for hook, _ in chains]
+    try:
+        prunable = nftprune.prunable(table=table, hooks=hooks, netns_pid=netns)
+    except HostError as exc:  # pruning is hygiene: never a reason to refuse the fault
+        log.warning("%s: cannot see the %s table, will not prune it: %s", fault, table, exc)
+        prunable = nftprune.Prunable()
+    many = len(chains) > 1
     data = {
         "netns": netns,
-        "chain": iptables.chain_name(request.fault_id),
         "table": table,
-        "hooks": list(hooks),
-        "rules": [list(rule.spec) for rule in rules],
+        "chains": [
+            {
+                "chain": iptables.chain_name(request.fault_id, hook=hook if many else None),
+                "hook": hook,
+                "rules": [list(rule.spec) for rule in rules],
+            }
+            for hook, rules in chains
+        ],
+        "prune": prunable.to_json(),
         **(extra or {}),
     }
     return Undo(fault=fault, data=data, backend="iptables")
@@ -128,12 +148,13 @@ def filter_undo(
     peers: Sequence[Target],
     cidrs: Sequence[str],
     direction: str,
-    rules_for: Callable[[list[str]], list[ChainRule]],
+    rules_for: Callable[[list[str], str], list[ChainRule]],
     summary: str,
     extra: dict[str, Any] | None = None,
 ) -> Undo:
-    """A filter-table chain (partition, loss): our exemptions first, then the fault's
-    rules for the peers' addresses and ``cidrs`` (everything when neither is given)."""
+    """Filter-table chains (partition, loss), one per hook of ``direction``: our
+    exemptions first, then the fault's rules for that hook's side of the traffic to the
+    peers' addresses and ``cidrs`` (everything when neither is given)."""
     from chaos.host import iptables
 
     targets = peer_cidrs(fault, peers, cidrs, host) or [ALL_IPV4]
@@ -142,10 +163,20 @@ def filter_undo(
         request=request,
         netns=netns,
         table="filter",
-        hooks=iptables.hooks_for(direction),
-        rules=exemptions(host) + rules_for(targets),
+        chains=[
+            (hook, exemptions(host) + rules_for(targets, side.value))
+            for hook, side in iptables.sides(direction)
+        ],
         extra={**(extra or {}), "summary": f"{summary} {', '.join(targets)}"},
     )
+
+
+def chain_entries(data: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(chain, hooks, rules) of each chain in an undo; also the one-chain form that
+    journals written by earlier versions hold."""
+    if "chains" in data:
+        return [(c["chain"], [c["hook"]], c["rules"]) for c in data["chains"]]
+    return [(data["chain"], list(data["hooks"]), data["rules"])]
 
 
 def install(undo: Undo, host: HostContext, detail: str) -> Undo:
@@ -153,30 +184,41 @@ def install(undo: Undo, host: HostContext, detail: str) -> Undo:
 
     data = undo.data
     try:
-        iptables.install_chain(
-            chain=data["chain"],
-            table=data["table"],
-            hooks=data["hooks"],
-            rules=[iptables.ChainRule(tuple(spec)) for spec in data["rules"]],
-            netns_pid=data["netns"],
-        )
+        for chain, hooks, rules in chain_entries(data):
+            iptables.install_chain(
+                chain=chain,
+                table=data["table"],
+                hooks=hooks,
+                rules=[iptables.ChainRule(tuple(spec)) for spec in rules],
+                netns_pid=data["netns"],
+            )
     except HostError as exc:
         raise FaultError(f"{undo.fault}: {exc.message}", node=host.node) from exc
     return Undo(fault=undo.fault, data=data, detail=detail, backend=undo.backend)
 
 
 def uninstall(undo: Undo, host: HostContext) -> None:
-    from chaos.host import iptables
+    """Remove our chains, then the table and hooks iptables made for them (if empty)."""
+    from chaos.host import iptables, nftprune
 
     data = undo.data
     if gone(data["netns"]):
         return  # the namespace died with its last process, and our rules with it
     try:
-        iptables.remove_chain(
-            chain=data["chain"], table=data["table"], hooks=data["hooks"], netns_pid=data["netns"]
-        )
+        for chain, hooks, _ in chain_entries(data):
+            iptables.remove_chain(
+                chain=chain, table=data["table"], hooks=hooks, netns_pid=data["netns"]
+            )
     except HostError as exc:
         raise RevertError(f"{undo.fault}: {exc.message}", node=host.node) from exc
+    try:
+        nftprune.prune(
+            table=data["table"],
+            what=nftprune.Prunable.from_json(data.get("prune")),
+            netns_pid=data["netns"],
+        )
+    except HostError as exc:  # our rules are gone; an empty table left is not a stuck fault
+        log.warning("%s: could not delete the empty %s table: %s", undo.fault, data["table"], exc)
 
 
 def gone(netns: NetnsRef) -> bool:

@@ -74,8 +74,7 @@ def prepare(request: FaultRequest, host: HostContext) -> Undo:
         request=request,
         netns=netns,
         table="nat",
-        hooks=("OUTPUT",),
-        rules=kernel_net.exemptions(host),
+        chains=[("OUTPUT", kernel_net.exemptions(host))],
         extra={"fault_id": request.fault_id, "to": cidrs, "ports": list(params.ports), **timing},
     )
     return Undo(fault=NAME, data=undo.data, backend="proxy")
@@ -114,11 +113,9 @@ def apply(request: FaultRequest, undo: Undo, host: HostContext) -> Undo:
     redirect = iptables.redirect_rules(
         cidrs=data["to"], ports=data["ports"], to_port=port, skip_mark=PROXY_MARK
     )
-    data = {
-        **data,
-        "proxy_port": port,
-        "rules": [*data["rules"], *(list(rule.spec) for rule in redirect)],
-    }
+    (chain,) = data["chains"]
+    chain = {**chain, "rules": [*chain["rules"], *(list(rule.spec) for rule in redirect)]}
+    data = {**data, "proxy_port": port, "chains": [chain]}
     detail = f"delay proxy :{data['proxy_port']} {delay} for TCP to {', '.join(data['to'])}"
     return kernel_net.install(Undo(NAME, data, backend=undo.backend), host, detail)
 

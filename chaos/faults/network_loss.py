@@ -68,9 +68,9 @@ def prepare(request: FaultRequest, host: HostContext) -> Undo:
         peers=peers,
         cidrs=params.cidrs,
         direction=params.direction.value,
-        rules_for=lambda cidrs: iptables.loss_rules(
+        rules_for=lambda cidrs, side: iptables.loss_rules(
             probability=params.percent / 100,
-            direction=params.direction.value,
+            direction=side,
             cidrs=cidrs,
             ports=params.ports,
         ),

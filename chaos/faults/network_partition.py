@@ -61,8 +61,8 @@ def prepare(request: FaultRequest, host: HostContext) -> Undo:
         peers=peers,
         cidrs=params.cidrs,
         direction=params.direction.value,
-        rules_for=lambda cidrs: iptables.partition_rules(
-            direction=params.direction.value,
+        rules_for=lambda cidrs, side: iptables.partition_rules(
+            direction=side,
             action=params.action.value,
             cidrs=cidrs,
             ports=params.ports,

@@ -22,9 +22,9 @@ MAX_FAULT_IDS = 1024  # ids in one renewal
 MAX_TTL_S = 3600.0
 
 # a fault id names chains, files and process tags: letters, digits and ._- only
-FaultId = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-]
+FAULT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+FAULT_ID_RULE = "a fault id is 1-128 letters, digits and . _ - (starting alphanumeric)"
+FaultId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=FAULT_ID_PATTERN)]
 FaultName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")]
 # printable text of bounded length: no NUL, no control characters, no newlines
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"

@@ -22,12 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from chaos.host.nftprune import tables_lock
 from chaos.host.run import NetnsRef, in_netns, run
 
 PREFIX = "CHAOS-"
 MAX_CHAIN_LEN = 28  # XT_EXTENSION_MAXNAMELEN - 1
 PROTOCOLS = ("tcp", "udp")
 _COUNTERS = re.compile(r"\[\d+:\d+\]")
+_NFT_COUNTERS = re.compile(r"counter packets \d+ bytes \d+")
 
 
 class Direction(StrEnum):
@@ -48,9 +50,15 @@ class ChainRule:
     spec: tuple[str, ...]
 
 
-def chain_name(fault_id: str, *, prefix: str = PREFIX) -> str:
-    """``CHAOS-<20 hex chars of sha256(fault_id)>``: stable, unique, within iptables' 28."""
+def chain_name(fault_id: str, *, prefix: str = PREFIX, hook: str | None = None) -> str:
+    """``CHAOS-<20 hex chars of sha256(fault_id)>``: stable, unique, within iptables' 28.
+
+    With ``hook``, the chain one hook of a fault jumps to: ``-I`` for INPUT, ``-O`` for
+    OUTPUT (a fault on both directions has one chain per direction).
+    """
     name = prefix + hashlib.sha256(fault_id.encode()).hexdigest()[:20]
+    if hook is not None:
+        name += "-" + hook[0]
     if len(name) > MAX_CHAIN_LEN:
         raise ValueError(f"chain name {name!r} is longer than {MAX_CHAIN_LEN} characters")
     return name
@@ -63,6 +71,16 @@ def hooks_for(direction: Direction | str) -> tuple[str, ...]:
         Direction.OUT: ("OUTPUT",),
         Direction.BOTH: ("INPUT", "OUTPUT"),
     }[Direction(direction)]
+
+
+def sides(direction: Direction | str) -> tuple[tuple[str, Direction], ...]:
+    """Each filter hook of ``direction`` with the one side of traffic it sees: INPUT
+    matches the peer as the source, OUTPUT as the destination. A chain per hook, so a
+    ``both`` fault never tests an incoming packet's destination against the peer (and
+    never writes the same rule twice when the peer is everything)."""
+    return tuple(
+        (hook, Direction.IN if hook == "INPUT" else Direction.OUT) for hook in hooks_for(direction)
+    )
 
 
 def _cidr(text: str) -> str:
@@ -191,17 +209,18 @@ def install_chain(
     """Create (or refill) our chain with ``rules`` and hook it into each built-in chain."""
     if not chain.startswith(PREFIX) or len(chain) > MAX_CHAIN_LEN:
         raise ValueError(f"refusing to manage chain {chain!r}: not one of ours")
-    exists = chain in _chains(table=table, netns_pid=netns_pid)
-    hooked = [
-        hook
-        for hook in hooks
-        if exists and _jump_present(chain=chain, table=table, hook=hook, netns_pid=netns_pid)
-    ]
-    plan = install_argvs(
-        chain=chain, table=table, hooks=hooks, rules=rules, chain_exists=exists, hooked=hooked
-    )
-    for argv in plan:
-        run(in_netns(netns_pid, argv))
+    with tables_lock():  # a revert pruning an empty table must not delete this chain
+        exists = chain in _chains(table=table, netns_pid=netns_pid)
+        hooked = [
+            hook
+            for hook in hooks
+            if exists and _jump_present(chain=chain, table=table, hook=hook, netns_pid=netns_pid)
+        ]
+        plan = install_argvs(
+            chain=chain, table=table, hooks=hooks, rules=rules, chain_exists=exists, hooked=hooked
+        )
+        for argv in plan:
+            run(in_netns(netns_pid, argv))
 
 
 def remove_chain(*, chain: str, table: str, hooks: Sequence[str], netns_pid: NetnsRef) -> bool:
@@ -245,6 +264,17 @@ def normalize_ruleset(saved: str) -> str:
 
 def _is_empty_line(line: str) -> bool:
     return line.startswith(("*", "COMMIT")) or (line.startswith(":") and " ACCEPT " in line)
+
+
+def exact_state(netns_pid: NetnsRef) -> str:
+    """``iptables-save`` and ``nft list ruleset`` of the namespace, only comments and
+    counters removed: an empty table or hook left behind shows here (unlike
+    :func:`ruleset`), so a revert can be checked to restore exactly what was there."""
+    saved = run(in_netns(netns_pid, ["iptables-save"])).stdout
+    lines = [_COUNTERS.sub("[0:0]", line) for line in saved.splitlines() if line.strip()]
+    nft = run(in_netns(netns_pid, ["nft", "list", "ruleset"])).stdout
+    nft = _NFT_COUNTERS.sub("counter", nft)
+    return "".join(line + "\n" for line in lines if not line.startswith("#")) + nft
 
 
 def ruleset(netns_pid: NetnsRef) -> str:

@@ -99,8 +99,8 @@ def test_bodies_that_are_not_requests_are_4xx(start_agent, raw):
         ({"ids": ["a"], "ttl_s": "5"}, "ttl_s"),
         ({"ids": ["a"], "ttl_s": 1e12}, "ttl_s"),
         ({"ids": ["a"]}, "ttl_s"),
-        ({"ids": ["a\u0000"], "ttl_s": 5}, "ids.0"),
-        ({"ids": ["x" * 500], "ttl_s": 5}, "ids.0"),
+        ({"ids": ["a\u0000"], "ttl_s": 5}, "ids[0]"),
+        ({"ids": ["x" * 500], "ttl_s": 5}, "ids[0]"),
         ({"ids": ["a"] * 5000, "ttl_s": 5}, "ids"),
     ],
 )

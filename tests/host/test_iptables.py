@@ -7,6 +7,7 @@ import os
 import pytest
 
 from chaos.host import iptables as ipt
+from chaos.host import nftprune
 from chaos.host.run import in_netns, run
 from tests.host.netlab import NetPair, in_namespace, tcp_outcome, udp_loss
 
@@ -34,6 +35,13 @@ def test_partition_rules_both_directions_reject() -> None:
         ("-d", "10.1.0.0/16", "-j", "REJECT"),
     ]
     assert ipt.hooks_for("both") == ("INPUT", "OUTPUT")
+
+
+def test_a_both_direction_fault_has_one_side_per_hook() -> None:
+    assert ipt.sides("both") == (("INPUT", ipt.Direction.IN), ("OUTPUT", ipt.Direction.OUT))
+    assert ipt.sides("out") == (("OUTPUT", ipt.Direction.OUT),)
+    assert ipt.chain_name("f", hook="INPUT") == ipt.chain_name("f") + "-I"
+    assert len(ipt.chain_name("f", hook="OUTPUT")) == ipt.MAX_CHAIN_LEN
 
 
 def test_partition_needs_a_peer_and_valid_values() -> None:
@@ -160,3 +168,57 @@ def test_removing_a_chain_that_never_existed_is_fine(netns: NetPair) -> None:
     assert not ipt.remove_chain(chain=CHAIN, table="nat", hooks=["OUTPUT"], netns_pid=netns.a_pid)
     assert ipt.ruleset(netns.a_pid) == before
     assert ipt.list_our_chains(table="nat", netns_pid=netns.a_pid) == []
+
+
+def _install_and_remove(netns: NetPair, *, table: str, hooks: list[str], chain: str = CHAIN):
+    """One fault's life as the agent runs it: record what may be pruned, install, remove."""
+    what = nftprune.prunable(table=table, hooks=hooks, netns_pid=netns.a_pid)
+    rules = [ipt.ChainRule(("-d", netns.b_ip, "-j", "RETURN"))]
+    ipt.install_chain(chain=chain, table=table, hooks=hooks, rules=rules, netns_pid=netns.a_pid)
+    return what, lambda: (
+        ipt.remove_chain(chain=chain, table=table, hooks=hooks, netns_pid=netns.a_pid),
+        nftprune.prune(table=table, what=what, netns_pid=netns.a_pid),
+    )
+
+
+@needs_root
+@pytest.mark.parametrize(("table", "hooks"), [("nat", ["OUTPUT"]), ("filter", ["INPUT", "OUTPUT"])])
+def test_a_namespace_without_tables_has_none_after_the_revert(
+    netns: NetPair, table: str, hooks: list[str]
+) -> None:
+    before = ipt.exact_state(netns.a_pid)
+    assert "table" not in before  # a fresh namespace: no nf_tables table at all
+    what, revert = _install_and_remove(netns, table=table, hooks=hooks)
+    assert what == nftprune.Prunable(table=True, hooks=tuple(hooks))
+    during = ipt.exact_state(netns.a_pid)
+    assert f"table ip {table}" in during and all(f"chain {hook} {{" in during for hook in hooks)
+    revert()
+    assert ipt.exact_state(netns.a_pid) == before  # no empty table, no registered hook
+
+
+@needs_root
+def test_a_table_and_hook_somebody_else_made_stay_even_when_empty(netns: NetPair) -> None:
+    base = ["iptables", "-w", "-t", "nat"]
+    run(in_netns(netns.a_pid, [*base, "-A", "OUTPUT", "-j", "ACCEPT"]))
+    run(in_netns(netns.a_pid, [*base, "-D", "OUTPUT", "-j", "ACCEPT"]))
+    before = ipt.exact_state(netns.a_pid)
+    assert "chain OUTPUT {" in before  # empty, but not ours
+    what, revert = _install_and_remove(netns, table="nat", hooks=["OUTPUT", "PREROUTING"])
+    assert what == nftprune.Prunable(table=False, hooks=("PREROUTING",))
+    revert()
+    assert ipt.exact_state(netns.a_pid) == before
+
+
+@needs_root
+def test_overlapping_faults_leave_the_table_until_the_last_one_goes(netns: NetPair) -> None:
+    before = ipt.exact_state(netns.a_pid)
+    _, revert_first = _install_and_remove(netns, table="filter", hooks=["INPUT"])
+    second_chain = ipt.chain_name("fault-2")
+    what, revert_second = _install_and_remove(
+        netns, table="filter", hooks=["OUTPUT"], chain=second_chain
+    )
+    assert what == nftprune.Prunable(table=True, hooks=("OUTPUT",))  # the first one's table
+    revert_first()
+    assert f"chain {second_chain}" in ipt.exact_state(netns.a_pid)  # still filtering
+    revert_second()
+    assert ipt.exact_state(netns.a_pid) == before
