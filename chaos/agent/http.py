@@ -1,5 +1,5 @@
 """JSON over HTTP(S) with bearer-token and mutual-TLS authentication, on the standard
-library: the agent API (and, until it moves to FastAPI, the controller service) use it.
+library: the agent's API (the controller service runs on FastAPI, chaos.service).
 
 Why the standard library: the agent runs on every node, so its footprint matters
 more than its throughput (a handful of requests per fault). ``http.server`` parses
@@ -34,7 +34,7 @@ from chaos.agent.httpframe import (
 )
 from chaos.agent.httploop import ConnectionLoop, Exchange
 
-__all__ = ["Auth", "HttpLimits", "JsonHandler", "JsonServer", "TextAnswer"]
+__all__ = ["Auth", "HttpLimits", "JsonHandler", "JsonServer"]
 
 log = logging.getLogger(__name__)
 
@@ -150,14 +150,6 @@ class JsonServer(HTTPServer):
 Route = Callable[["JsonHandler", dict[str, Any] | None, str], tuple[HTTPStatus, Any]]
 
 
-@dataclass(frozen=True)
-class TextAnswer:
-    """A route's answer that is not JSON (a report), sent as it is with its content type."""
-
-    text: str
-    content_type: str
-
-
 class JsonHandler(BaseHTTPRequestHandler):
     """Routes ``(method, path)`` and ``(method, prefix)`` to methods returning (status, JSON).
 
@@ -251,8 +243,6 @@ class JsonHandler(BaseHTTPRequestHandler):
         except ValueError as exc:
             return self._send(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         status, payload = self._call(route, body, argument, method, path)
-        if isinstance(payload, TextAnswer):
-            return self._send(status, payload.text, content_type=payload.content_type)
         self._send(status, payload)
 
     def _call(
