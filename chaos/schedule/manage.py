@@ -6,7 +6,11 @@ Adding validates everything first, so a schedule never exists that could not fir
 the experiment file (every problem, located: ``SpecError``), the cron expression or
 interval (the bad field named), the time zone and each blackout window (``UsageError``).
 The file is stored by absolute path with the hash of its text; each firing reads and
-validates it again and records the hash it ran, noting when the file changed.
+validates it again and records the hash it ran, noting when the file changed. The file
+must be a regular file under the size cap (:func:`read_schedule_file`, also what each
+firing reads through). Firings run on the controller, which gives experiments no
+variables: ``${CHAOS_VAR_X:-default}`` takes its default, ``${CHAOS_VAR_X}`` alone is
+refused here, at ``add``, rather than failing at every firing.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chaos.errors import NotFoundError, SpecError, SpecIssue, UsageError
+from chaos.errors import NotFoundError, UsageError
 from chaos.faults import CATALOG
 from chaos.schedule.blackout import parse_blackout
 from chaos.schedule.triggers import build_trigger, next_fire, stored_trigger
 from chaos.spec.base import NAME_PATTERN
-from chaos.spec.loader import load_text
+from chaos.spec.files import read_user_file
+from chaos.spec.loader import decode, load_text
 from chaos.store.repository import RunStore
 from chaos.store.schedules import (
     FiringRecord,
@@ -54,9 +59,9 @@ def add_schedule(
     blackouts: Iterable[str] = (),
     policy: SchedulePolicy = SchedulePolicy.SKIP,
 ) -> ScheduleRecord:
+    raw = read_schedule_file(file)
     path = file.expanduser().resolve()
-    raw = _read(path)
-    experiment = load_text(raw.decode("utf-8"), file=str(file), catalog=CATALOG)
+    experiment = load_text(decode(raw, file=str(file)), file=str(file), catalog=CATALOG)
     trigger = stored_trigger(cron=cron, every=every, timezone=timezone)
     windows = tuple(parse_blackout(text, timezone=timezone).text for text in blackouts)
     name = name or experiment.metadata.name
@@ -120,14 +125,11 @@ def schedule_firings(store: RunStore, name: str, *, limit: int = 20) -> list[Fir
     return found
 
 
-def _read(path: Path) -> bytes:
+def read_schedule_file(file: Path | str) -> bytes:
+    """A schedule's experiment file: a regular file under the size cap, else a located
+    ``SpecError`` (``/dev/zero``, a FIFO, a directory are refused at once)."""
     try:
-        raw = path.read_bytes()
-        raw.decode("utf-8")
-    except OSError as exc:
-        raise SpecError(
-            [SpecIssue(str(path), 1, 1, "", f"cannot read file: {exc.strerror}")]
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise SpecError([SpecIssue(str(path), 1, 1, "", "file is not UTF-8 text")]) from exc
-    return raw
+        path = Path(file).expanduser()
+    except RuntimeError:  # "~nobody": no such user
+        path = Path(file)
+    return read_user_file(path, what="experiment file")

@@ -76,7 +76,7 @@ def run_gameday(
 
 @pytest.fixture(autouse=True)
 def _nobody_answers_probes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CHAOS_LAB_URL", "http://127.0.0.1:9")  # the discard port
+    monkeypatch.setenv("CHAOS_VAR_LAB_URL", "http://127.0.0.1:9")  # the discard port
 
 
 def test_stop_at_a_hold_ends_the_game_day_and_later_steps_do_not_run(tmp_path: Path) -> None:
