@@ -180,7 +180,7 @@ class Firing:
 
     def _load(self, definition: ScheduleRecord) -> tuple[Experiment, str] | None:
         try:
-            raw = read_user_file(definition.file, what="experiment file")
+            raw = read_user_file(definition.file)
             text = decode(raw, file=definition.file)
             experiment = load_text(text, file=definition.file, catalog=CATALOG, variables={})
         except SpecError as exc:

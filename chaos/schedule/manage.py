@@ -132,4 +132,4 @@ def read_schedule_file(file: Path | str) -> bytes:
         path = Path(file).expanduser()
     except RuntimeError:  # "~nobody": no such user
         path = Path(file)
-    return read_user_file(path, what="experiment file")
+    return read_user_file(path)

@@ -121,7 +121,12 @@ class Document:
             message = f"invalid value: {exc.problem or exc.context}"
         except (ValueError, OverflowError, TypeError) as exc:
             # an impossible date (2024-13-45), an integer of 5000 digits, ...
-            message = f"invalid value: {str(exc)[:120]}"
+            digits = "digits" in str(exc)
+            message = (
+                "invalid value: a number with too many digits"
+                if digits
+                else (f"invalid value: {str(exc)[:120]}")
+            )
         line, column = _start(node)
         self.add(line, column, format_loc(loc), message, secret_here=False)
         return None
