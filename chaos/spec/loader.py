@@ -11,6 +11,7 @@ size cap); ``${NAME}`` reads only the ``variables`` given (:mod:`chaos.spec.vari
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -134,7 +135,7 @@ def load_text(
     """
     doc = Document(file=file, variables=variables or {})
     doc.parse(text)
-    if doc.data is not None and not isinstance(doc.data, dict):
+    if not doc.issues and not isinstance(doc.data, dict):
         doc.issue((), "an experiment must be a mapping with apiVersion, kind, metadata, spec")
     if doc.issues:
         raise SpecError(_sorted(doc.issues))
@@ -204,7 +205,7 @@ def load_gameday_text(
     problem: the plan's at plan:line:col, each experiment's at experiment:line:col."""
     doc = Document(file=file, variables=variables or {})
     doc.parse(text)
-    if doc.data is not None and not isinstance(doc.data, dict):
+    if not doc.issues and not isinstance(doc.data, dict):
         doc.issue((), "a game day must be a mapping with apiVersion, kind, metadata, spec")
     if doc.issues:
         raise SpecError(_sorted(doc.issues))
@@ -239,13 +240,16 @@ def _load_experiments(
             continue
         loc: Loc = ("spec", "steps", index, "experiment")
         path = Path(os.path.normpath(base / name))  # ../x.yaml shown as x.yaml's real place
+        # a name built from a variable is shown as written (${...}): the value may be secret
+        written = doc.interpolated.templates.get(loc, name)
+        shown = os.path.normpath(base / written)
         try:
             exists = path.exists()
             key = path.resolve()
         except (OSError, ValueError, RuntimeError):  # a name too long, a NUL, a symlink loop
             exists, key = False, path
         if not exists:
-            doc.issue(loc, f"no experiment file {_short(str(path))}")
+            doc.issue(loc, f"no experiment file {_short(shown)}")
             continue
         first = key not in loaded
         if first:
@@ -256,11 +260,17 @@ def _load_experiments(
         result = loaded[key]
         if isinstance(result, SpecError):
             count = len(result.issues)
-            doc.issue(loc, f"experiment {name!r} is invalid ({count} problem(s) in that file)")
-            inner.extend(result.issues if first else ())
+            doc.issue(
+                loc, f"experiment {_short(written)} is invalid ({count} problem(s) in that file)"
+            )
+            inner.extend(_shown_as(result.issues, str(path), shown) if first else ())
             continue
         found[index] = {"experiment": result, "path": path}
     return found, inner
+
+
+def _shown_as(issues: list[SpecIssue], file: str, shown: str) -> list[SpecIssue]:
+    return [dataclasses.replace(i, file=shown) if i.file == file else i for i in issues]
 
 
 def _short(text: str) -> str:
