@@ -65,7 +65,10 @@ Subscriber = Callable[[Event], None]
 
 
 class EventBus:
-    def __init__(self) -> None:
+    def __init__(self, *, redact: Callable[[str], str] | None = None) -> None:
+        # redact: the experiment's (Experiment.redact) -- values interpolated from
+        # ${CHAOS_VAR_*} never reach a subscriber (store, terminal, webhooks, reports)
+        self._redact = redact
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
         self.errors: list[str] = []
@@ -82,7 +85,10 @@ class EventBus:
         message: str = "",
         data: Mapping[str, Any] | None = None,
     ) -> Event:
-        event = Event(kind, run_id, time.time(), phase, message, data or {})
+        data = data or {}
+        if self._redact is not None:
+            message, data = self._redact(message), _redacted(data, self._redact)
+        event = Event(kind, run_id, time.time(), phase, message, data)
         with self._lock:  # one event at a time, in order, whatever thread emits it
             for subscriber in self._subscribers:
                 try:
@@ -91,3 +97,13 @@ class EventBus:
                     log.exception("event subscriber %r failed on %s", subscriber, kind)
                     self.errors.append(f"{getattr(subscriber, '__name__', subscriber)}: {exc}")
         return event
+
+
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {key: _redacted(item, redact) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item, redact) for item in value]
+    return value

@@ -70,7 +70,7 @@ def prepare_run(
     run_id: str | None = None,
 ) -> PreparedRun:
     run_id = run_id or uuid.uuid4().hex[:12]
-    bus = EventBus()
+    bus = EventBus(redact=experiment.redact if experiment.secrets else None)
     bus.subscribe(store.recorder())
     for subscriber in subscribers:
         bus.subscribe(subscriber)

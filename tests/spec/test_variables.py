@@ -120,3 +120,25 @@ def test_shipped_experiments_use_only_opted_in_names():
         for line in path.read_text().splitlines():
             if "${" in line and not line.lstrip().startswith("#"):
                 assert "${CHAOS_VAR_" in line, f"{path.name}: {line}"
+
+
+def test_run_events_never_carry_an_interpolated_value():
+    from chaos.controller.events import EventBus, EventKind
+    from chaos.controller.payloads import run_started_data
+
+    text = experiment(url="http://127.0.0.1:1/?token=${CHAOS_VAR_TOKEN}")
+    loaded = load_text(text, file="x.yaml", catalog=CATALOG, variables={"CHAOS_VAR_TOKEN": SECRET})
+    bus = EventBus(redact=loaded.redact)
+    seen = []
+    bus.subscribe(seen.append)
+    url = loaded.spec.steady_state.probes[0].http.url
+    bus.emit(
+        EventKind.RUN_STARTED,
+        run_id="r1",
+        phase=None,
+        message=f"probing {url}",
+        data={**run_started_data(loaded, source="x.yaml", lab="l"), "urls": (url,)},
+    )
+    (event,) = seen
+    assert SECRET not in event.message + json.dumps(event.data)
+    assert event.message == "probing http://127.0.0.1:1/?token=${CHAOS_VAR_TOKEN}"
