@@ -134,7 +134,10 @@ class LoadProcess:
             try:  # a regular file under the cap, as validation saw it: never a FIFO or device
                 read_user_file(path, max_bytes=MAX_LOCUSTFILE_BYTES, what="locustfile")
             except SpecError as exc:
-                raise LoadError(str(exc)) from None
+                reason = exc.issues[0].message.removeprefix("cannot read locustfile: ")
+                if not path.exists():
+                    raise LoadError(f"locustfile not found: {path}") from None
+                raise LoadError(f"locustfile {path}: {reason}") from None
             return path
         path = self.workdir / BUILTIN_LOCUSTFILE
         path.write_text(builtin_locustfile_source(self.spec), encoding="utf-8")
