@@ -142,3 +142,26 @@ def test_run_events_never_carry_an_interpolated_value():
     (event,) = seen
     assert SECRET not in event.message + json.dumps(event.data)
     assert event.message == "probing http://127.0.0.1:1/?token=${CHAOS_VAR_TOKEN}"
+
+
+def test_cli_run_and_gameday_refuse_undeclared_variables_without_echo(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(experiment(url="${HOME}/"))
+    env = chaos_env(home=tmp_path / "chaos-home", HOME=str(tmp_path / "private-home-dir"))
+    run = run_chaos("run", str(path), "--var", "T=1s", env=env)
+    assert run.returncode == 2 and "variable HOME is not available" in run.stderr
+    assert "private-home-dir" not in run.stderr + run.stdout
+    malformed = run_chaos("run", str(path), "--var", SECRET, env=env)
+    assert malformed.returncode == 2 and SECRET not in malformed.stderr + malformed.stdout
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "apiVersion: chaos/v1\nkind: GameDay\nmetadata: {name: p}\n"
+        "spec:\n  steps:\n    - experiment: exp.yaml\n"
+    )
+    path.write_text(experiment(url="${CHAOS_VAR_URL}"))
+    checked = run_chaos(
+        "gameday", "validate", str(plan), "--var", "CHAOS_VAR_URL=http://h/", env=env
+    )
+    assert checked.returncode == 0, checked.stderr
+    missing = run_chaos("gameday", "validate", str(plan), env=env)
+    assert missing.returncode == 2 and "CHAOS_VAR_URL is not set" in missing.stderr
