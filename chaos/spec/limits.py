@@ -10,7 +10,7 @@ from __future__ import annotations
 # ---------------------------------------------------------------- files and YAML
 MAX_FILE_BYTES = 1 << 20  # experiments, plans, schedule files: 1 MiB
 MAX_LOCUSTFILE_BYTES = 1 << 20
-MAX_YAML_NODES = 100_000  # after alias expansion: the "billion laughs" stops here
+MAX_YAML_NODES = 20_000  # also after alias expansion: the "billion laughs" stops here
 MAX_YAML_DEPTH = 64  # nested mappings and sequences
 MAX_YAML_ALIASES = 1_000  # alias references (*name) in one file
 

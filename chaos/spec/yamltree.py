@@ -4,8 +4,9 @@ PyYAML would happily build a "billion laughs" (a few hundred bytes whose aliases
 to a billion nodes), recurse until Python's stack ends on ``[[[[...`` or on a recursive
 alias (``&a [*a]``), and construct any ``!!python/...`` tag a loader knows. Here:
 
-- the composer counts nodes and aliases and the nesting depth as it goes, and refuses an
-  explicit tag outside YAML's core schema, each with the line and column it is at;
+- the event stream (or the composer, without libyaml) is checked for the number of nodes
+  and aliases, the nesting depth and explicit tags outside YAML's core schema, each
+  refused with the line and column it is at, before any node is built;
 - before anything is converted, each node's size *with aliases expanded* is computed
   once per node (aliased nodes are shared, so this is linear in the file), refusing a
   recursive alias and a document that would expand past :data:`MAX_YAML_NODES`.
@@ -19,7 +20,7 @@ from typing import Any
 
 import yaml
 from yaml.composer import ComposerError
-from yaml.events import AliasEvent, NodeEvent
+from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
 
 from chaos.spec.limits import (
     MAX_FILE_BYTES,
@@ -50,70 +51,112 @@ def _at(mark: Any) -> tuple[int, int]:
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    """SafeLoader whose composer counts what it builds and refuses custom tags."""
+    """SafeLoader whose composer checks the bounds as it builds (used without libyaml)."""
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
-        self.nodes = 0
-        self.aliases = 0
-        self.depth = 0
+        self.bounds = _Bounds()
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
+        self.bounds.node(event)
+        if not isinstance(event, CollectionStartEvent):
+            return super().compose_node(parent, index)
+        self.bounds.enter(event)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.bounds.depth -= 1
+
+
+class _Bounds:
+    """Counts nodes, aliases and nesting; refuses (a located ComposerError) past a bound."""
+
+    def __init__(self) -> None:
+        self.nodes = self.aliases = self.depth = 0
+
+    def node(self, event: Any) -> None:
         self.nodes += 1
         if self.nodes > MAX_YAML_NODES:
-            self._refuse(event, f"more than {MAX_YAML_NODES} nodes in one document")
+            _refuse(event, f"more than {MAX_YAML_NODES} nodes in one document")
         if isinstance(event, AliasEvent):
             self.aliases += 1
             if self.aliases > MAX_YAML_ALIASES:
-                self._refuse(event, f"more than {MAX_YAML_ALIASES} aliases (*name) in one file")
-        elif isinstance(event, NodeEvent) and getattr(event, "tag", None) not in ALLOWED_TAGS:
-            tag = str(event.tag)  # type: ignore[attr-defined]
+                _refuse(event, f"more than {MAX_YAML_ALIASES} aliases (*name) in one file")
+            return
+        tag = getattr(event, "tag", None)
+        if tag not in ALLOWED_TAGS:
             shown = tag if len(tag) <= 60 else tag[:57] + "..."
-            self._refuse(
+            _refuse(
                 event,
                 f"tag {shown!r} is not allowed: only plain YAML values "
                 "(strings, numbers, booleans, null, mappings, lists)",
             )
-        self.depth += 1
-        try:
-            if self.depth > MAX_YAML_DEPTH:
-                self._refuse(event, f"nested more than {MAX_YAML_DEPTH} levels deep")
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
 
-    @staticmethod
-    def _refuse(event: Any, message: str) -> None:
-        raise ComposerError(None, None, message, event.start_mark)
+    def enter(self, event: Any) -> None:
+        self.depth += 1
+        if self.depth > MAX_YAML_DEPTH:
+            _refuse(event, f"nested more than {MAX_YAML_DEPTH} levels deep")
+
+
+def _refuse(event: Any, message: str) -> None:
+    raise ComposerError(None, None, message, event.start_mark)
+
+
+_LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
 
 
 def compose(text: str) -> yaml.Node | None:
-    """The single document of ``text`` as nodes (None if empty), or :class:`YamlRefused`."""
+    """The single document of ``text`` as nodes (None if empty), or :class:`YamlRefused`.
+
+    With libyaml (the usual case) the event stream is checked first, at C speed, and
+    only a text within every bound is then composed, by libyaml too; without libyaml,
+    the pure-Python composer checks as it builds.
+    """
     if len(text) > MAX_FILE_BYTES:
-        raise YamlRefused(
-            1, 1, f"the document is larger than the {format_bytes(MAX_FILE_BYTES)} limit"
-        )
-    loader = None
+        limit = format_bytes(MAX_FILE_BYTES)
+        raise YamlRefused(1, 1, f"the document is larger than the {limit} limit")
     try:
-        loader = _BoundedLoader(text)
-        node = loader.get_single_node()
+        node = _compose_c(text) if _LIBYAML else _compose_python(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise YamlRefused(*_at(mark), f"invalid YAML: {exc.problem or exc.context}") from None
     except yaml.reader.ReaderError as exc:
-        line, column = position_of(text, exc.position)
-        raise YamlRefused(line, column, _reader_message(exc)) from None
+        # libyaml counts bytes of UTF-8, the Python reader characters
+        offset = exc.position
+        if _LIBYAML:
+            offset = len(text.encode("utf-8")[:offset].decode("utf-8", "ignore"))
+        raise YamlRefused(*position_of(text, offset), _reader_message(exc)) from None
+    except UnicodeEncodeError as exc:  # a lone surrogate in a str from JSON (an API body)
+        where = position_of(text, exc.start)
+        raise YamlRefused(*where, "invalid character (a lone surrogate)") from None
     except yaml.YAMLError as exc:  # no position given: the start of the file
         raise YamlRefused(1, 1, f"invalid YAML: {type(exc).__name__}") from None
     except RecursionError:  # cannot happen under MAX_YAML_DEPTH, but never a traceback
         raise YamlRefused(1, 1, "invalid YAML: nested too deeply") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
     if node is not None:
         check_expansion(node)
     return node
+
+
+def _compose_python(text: str) -> yaml.Node | None:
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
+def _compose_c(text: str) -> yaml.Node | None:
+    bounds = _Bounds()
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        if isinstance(event, CollectionEndEvent):
+            bounds.depth -= 1
+        elif isinstance(event, NodeEvent):
+            bounds.node(event)
+            if isinstance(event, CollectionStartEvent):
+                bounds.enter(event)
+    return yaml.compose(text, Loader=yaml.CSafeLoader)
 
 
 def _reader_message(exc: yaml.reader.ReaderError) -> str:
