@@ -20,6 +20,8 @@ from chaos.spec.references import Loc
 from chaos.spec.variables import Interpolated, redact
 from chaos.spec.yamltree import MERGE_TAG, VALUE_TAG, YamlRefused, compose
 
+MAX_MESSAGE = 400  # characters of one problem's message
+
 
 @dataclass
 class Document:
@@ -41,6 +43,8 @@ class Document:
         """Record a problem, scrubbed of every interpolated value (any length where the
         value itself came from a variable)."""
         clean = redact(message, self.interpolated.values, all_lengths=secret_here)
+        if len(clean) > MAX_MESSAGE:  # a 1 MiB value quoted back is not a message
+            clean = clean[: MAX_MESSAGE - 3] + "..."
         self.issues.append(SpecIssue(self.file, line, column, path, clean))
 
     @property

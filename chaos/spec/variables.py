@@ -80,10 +80,25 @@ class Interpolated:
 
 
 def redact(text: str, secrets: Mapping[str, str], *, all_lengths: bool = False) -> str:
-    """``text`` with every secret value replaced by its ``${NAME}``, longest first."""
+    """``text`` with every secret value replaced by its ``${NAME}``, longest first.
+
+    ``all_lengths`` is for a message about the very field a value was put in: there a
+    value of any length is scrubbed, and so is a value cut short ("'abc...") by the
+    message, down to its first three characters.
+    """
     for name, value in sorted(secrets.items(), key=lambda item: -len(item[1])):
-        if value and (all_lengths or len(value) >= MIN_SCRUB_LENGTH) and value in text:
-            text = text.replace(value, f"${{{name}}}")
+        if not value or (len(value) < MIN_SCRUB_LENGTH and not all_lengths):
+            continue
+        text = text.replace(value, f"${{{name}}}")
+        if all_lengths:
+            text = _redact_prefix(text, value, f"${{{name}}}")
+    return text
+
+
+def _redact_prefix(text: str, value: str, replacement: str) -> str:
+    for length in range(min(len(value), 400) - 1, MIN_SCRUB_LENGTH - 1, -1):
+        if value[:length] in text:
+            return text.replace(value[:length], replacement)
     return text
 
 

@@ -165,3 +165,9 @@ def test_cli_run_and_gameday_refuse_undeclared_variables_without_echo(tmp_path):
     assert checked.returncode == 0, checked.stderr
     missing = run_chaos("gameday", "validate", str(plan), env=env)
     assert missing.returncode == 2 and "CHAOS_VAR_URL is not set" in missing.stderr
+
+
+def test_a_long_value_cut_short_in_a_message_is_still_scrubbed():
+    long_secret = "tok-" + "q" * 200
+    message = problems(experiment(timeout="${CHAOS_VAR_T}"), {"CHAOS_VAR_T": long_secret})
+    assert "tok-qq" not in message and "${CHAOS_VAR_T}" in message
