@@ -152,7 +152,7 @@ def load_text(
         raise SpecError(_sorted(doc.issues))
     experiment.remember_interpolation(
         secrets=doc.interpolated.values,
-        templates={format_loc(loc): text for loc, text in doc.interpolated.templates.items()},
+        templates={format_loc(loc): written for loc, written in doc.interpolated.templates.items()},
     )
     return experiment
 

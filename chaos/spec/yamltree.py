@@ -149,14 +149,24 @@ def _compose_python(text: str) -> yaml.Node | None:
 
 def _compose_c(text: str) -> yaml.Node | None:
     bounds = _Bounds()
-    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
-        if isinstance(event, CollectionEndEvent):
-            bounds.depth -= 1
-        elif isinstance(event, NodeEvent):
-            bounds.node(event)
-            if isinstance(event, CollectionStartEvent):
-                bounds.enter(event)
-    return yaml.compose(text, Loader=yaml.CSafeLoader)
+    try:
+        for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+            if isinstance(event, CollectionEndEvent):
+                bounds.depth -= 1
+            elif isinstance(event, NodeEvent):
+                bounds.node(event)
+                if isinstance(event, CollectionStartEvent):
+                    bounds.enter(event)
+        return yaml.compose(text, Loader=yaml.CSafeLoader)
+    except (yaml.scanner.ScannerError, yaml.parser.ParserError):
+        # a syntax error: PyYAML's reader says it in the words our docs show (and stops
+        # at the same place, within the same bounds); libyaml's message if it disagrees
+        try:
+            _compose_python(text)
+        except yaml.reader.ReaderError as exc:  # this one counts characters, not bytes
+            where = position_of(text, exc.position)
+            raise YamlRefused(*where, _reader_message(exc)) from None
+        raise
 
 
 def _reader_message(exc: yaml.reader.ReaderError) -> str:
