@@ -30,7 +30,8 @@ def validate(
                 typer.echo(str(issue), err=True)
             continue
         steps = len(experiment.spec.method)
-        typer.echo(f"{path}: ok ({experiment.metadata.name}, {steps} steps)")
+        name = experiment.redact(experiment.metadata.name)  # even a name may be a ${VAR}
+        typer.echo(f"{path}: ok ({name}, {steps} steps)")
     if invalid:
         typer.echo(f"{invalid} of {len(files)} files invalid", err=True)
         raise typer.Exit(int(ExitCode.INVALID))
