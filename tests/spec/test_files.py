@@ -124,3 +124,28 @@ def test_a_locustfile_must_be_a_regular_file(tmp_path):
         "spec.load.locustfile: cannot read locustfile" in str(i) and "is a FIFO" in str(i)
         for i in caught.value.issues
     )
+
+
+def test_a_special_file_is_never_even_opened(tmp_path):
+    """Opening some devices acts (/dev/watchdog arms the watchdog). Shown with a FIFO: a
+    writer waiting in open() is released the moment anyone opens it for reading."""
+    import threading
+
+    fifo = tmp_path / "plan.yaml"
+    os.mkfifo(fifo)
+    opened = threading.Event()
+
+    def writer() -> None:
+        with open(fifo, "wb"):  # blocks until a reader opens the FIFO
+            opened.set()
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        assert "is a FIFO" in refusal(fifo)
+        assert not opened.wait(0.3), "the FIFO was opened for reading"
+    finally:
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # release the writer
+        thread.join(timeout=5)
+        os.close(reader)
+    assert opened.is_set()
