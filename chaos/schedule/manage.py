@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chaos.errors import NotFoundError, UsageError
+from chaos.errors import NotFoundError, SpecError, SpecIssue, UsageError
 from chaos.faults import CATALOG
 from chaos.schedule.blackout import parse_blackout
 from chaos.schedule.triggers import build_trigger, next_fire, stored_trigger
 from chaos.spec.base import NAME_PATTERN
 from chaos.spec.files import read_user_file
 from chaos.spec.loader import decode, load_text
+from chaos.spec.models import Experiment
 from chaos.store.repository import RunStore
 from chaos.store.schedules import (
     FiringRecord,
@@ -61,7 +62,7 @@ def add_schedule(
 ) -> ScheduleRecord:
     raw = read_schedule_file(file)
     path = file.expanduser().resolve()
-    experiment = load_text(decode(raw, file=str(file)), file=str(file), catalog=CATALOG)
+    experiment = _validate(raw, file=str(file))
     trigger = stored_trigger(cron=cron, every=every, timezone=timezone)
     windows = tuple(parse_blackout(text, timezone=timezone).text for text in blackouts)
     name = name or experiment.metadata.name
@@ -123,6 +124,20 @@ def schedule_firings(store: RunStore, name: str, *, limit: int = 20) -> list[Fir
     if not found and schedules.get(name) is None:
         raise NotFoundError(f"no schedule {name!r} (chaos schedule list shows them)")
     return found
+
+
+def _validate(raw: bytes, *, file: str) -> Experiment:
+    """As each firing will: with no variables (the controller reads no environment)."""
+    try:
+        return load_text(decode(raw, file=file), file=file, catalog=CATALOG, variables={})
+    except SpecError as exc:
+        if any("is not set and has no default" in issue.message for issue in exc.issues):
+            note = (
+                "schedules run on the controller, which gives experiments no variables: "
+                "give each ${CHAOS_VAR_...} here a default (${CHAOS_VAR_X:-value})"
+            )
+            raise SpecError([*exc.issues, SpecIssue(file, 1, 1, "", note)]) from None
+        raise
 
 
 def read_schedule_file(file: Path | str) -> bytes:

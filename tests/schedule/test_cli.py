@@ -151,3 +151,20 @@ def test_add_refuses_devices_fifos_and_a_cron_that_never_fires(tmp_path: Path):
     assert never.returncode == 2
     assert "cron '0 0 31 2 *' never fires: no date matches every field" in never.stderr
     assert "Traceback" not in never.stderr
+
+
+def test_add_validates_as_the_controller_fires_with_no_variables(tmp_path: Path):
+    db = sqlite_url(tmp_path / "chaos.db")
+    path = tmp_path / "vars.yaml"
+    path.write_text(experiment_text("sched-vars", url="${CHAOS_VAR_SHOP}"))
+    env_value = "http://127.0.0.1:9"  # set in the caller's environment: still not used
+    refused = schedule_cli(
+        "add", "--every", "1h", str(path), db=db, env={"CHAOS_VAR_SHOP": env_value}
+    )
+    assert refused.returncode == 2
+    assert "CHAOS_VAR_SHOP is not set and has no default" in refused.stderr
+    assert "give each ${CHAOS_VAR_...} here a default" in refused.stderr
+    assert env_value not in refused.stderr
+    path.write_text(experiment_text("sched-vars", url="${CHAOS_VAR_SHOP:-http://127.0.0.1:9}"))
+    added = schedule_cli("add", "--every", "1h", str(path), db=db)
+    assert added.returncode == 0, added.stderr
