@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from chaos.cli.runsettings import VAR_OPTION, cli_variables
 from chaos.cli.settings import database_url
 from chaos.errors import ChaosError, ExitCode, SpecError
 
@@ -46,6 +47,7 @@ def run(
         help="POST a Slack-compatible message on each run's start and verdict (repeatable; "
         "default: $CHAOS_WEBHOOKS, comma-separated).",
     ),
+    var: list[str] = VAR_OPTION,
 ) -> None:
     """Run a game day: each experiment as `chaos run` would, each hold waiting for a go.
 
@@ -63,7 +65,7 @@ def run(
     from chaos.store.gamedays import get_gameday
 
     console = Console()
-    plan = _load(plan_file)
+    plan = _load(plan_file, variables=cli_variables(var))
     if plan.holds and not yes and not sys.stdin.isatty():
         typer.echo(
             f"error: {plan_file} has {len(plan.holds)} hold(s) and stdin is not a terminal, "
@@ -108,12 +110,14 @@ def run(
 @app.command("validate")
 def validate(
     plans: list[Path] = typer.Argument(..., metavar="PLAN...", help="Game-day plans to check."),
+    var: list[str] = VAR_OPTION,
 ) -> None:
     """Check plans and every experiment they name; report each problem as file:line:col."""
+    variables = cli_variables(var)
     invalid = 0
     for path in plans:
         try:
-            plan = _load(path, exit_on_error=False)
+            plan = _load(path, exit_on_error=False, variables=variables)
         except SpecError as exc:
             invalid += 1
             for issue in exc.issues:
@@ -211,12 +215,12 @@ def install_halt(runner: GameDayRunner, gate: TerminalGate, console: Console) ->
     return {sig: signal.signal(sig, halt) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
-def _load(path: Path, *, exit_on_error: bool = True) -> GameDayPlan:
+def _load(path: Path, *, variables: dict[str, str], exit_on_error: bool = True) -> GameDayPlan:
     from chaos.faults import CATALOG
     from chaos.spec.loader import load_gameday_file
 
     try:
-        return load_gameday_file(path, catalog=CATALOG)
+        return load_gameday_file(path, catalog=CATALOG, variables=variables)
     except SpecError as exc:
         if not exit_on_error:
             raise

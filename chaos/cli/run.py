@@ -19,7 +19,7 @@ from chaos.cli.reporting import (
     MARKDOWN_OPTION,
     ReportRequest,
 )
-from chaos.cli.runsettings import agent_credentials, namespace_list
+from chaos.cli.runsettings import VAR_OPTION, agent_credentials, cli_variables, namespace_list
 from chaos.cli.settings import chaos_home, database_url
 from chaos.errors import ChaosError, ExitCode, SpecError
 
@@ -95,6 +95,7 @@ def run(
     compare_to: str | None = COMPARE_OPTION,
     margin: float = MARGIN_OPTION,
     fail_on_regression: bool = FAIL_ON_REGRESSION_OPTION,
+    var: list[str] = VAR_OPTION,
 ) -> None:
     """Run an experiment: preflight, baseline, faults, revert, recovery, verdict.
 
@@ -114,7 +115,7 @@ def run(
         raise typer.BadParameter("--quiet and --verbose exclude each other", param_hint="'--quiet'")
     lab_id = lab or "default"
     try:
-        experiment = load_file(file, catalog=CATALOG)
+        experiment = load_file(file, catalog=CATALOG, variables=cli_variables(var))
     except SpecError as exc:
         for issue in exc.issues:
             typer.echo(str(issue), err=True)

@@ -18,6 +18,28 @@ if TYPE_CHECKING:
     from chaos.runner.launch import RunSettings
 
 
+VAR_OPTION = typer.Option(
+    [],
+    "--var",
+    metavar="NAME=VALUE",
+    help="A value for ${NAME} in the experiment (repeatable). Besides these, only "
+    "CHAOS_VAR_* environment variables are read; values never appear in output.",
+)
+
+
+def cli_variables(assignments: list[str]) -> dict[str, str]:
+    """What ``${NAME}`` may read in a CLI command: CHAOS_VAR_* and ``--var`` (exit 2 on a
+    malformed ``--var``, without echoing it: it may be the secret itself)."""
+    from chaos.errors import UsageError
+    from chaos.spec.variables import opted_in
+
+    try:
+        return opted_in(assignments)
+    except UsageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(int(exc.exit_code)) from None
+
+
 def namespace_list(text: str | None) -> frozenset[str] | None:
     """``a,b`` → {a, b}; None (unset) → None: no allowlist; blank → nothing allowed."""
     if text is None:

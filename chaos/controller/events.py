@@ -74,7 +74,10 @@ RecordFailure = Callable[[Event, str], None]
 
 
 class EventBus:
-    def __init__(self) -> None:
+    def __init__(self, *, redact: Callable[[str], str] | None = None) -> None:
+        # redact: the experiment's (Experiment.redact) -- values interpolated from
+        # ${CHAOS_VAR_*} never reach a subscriber (store, terminal, webhooks, reports)
+        self._redact = redact
         self._recorders: list[Subscriber] = []
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
@@ -100,7 +103,10 @@ class EventBus:
     ) -> Event | None:
         """Deliver an event; None when ``only_if_recorded`` and a recorder failed on it
         (then no other subscriber saw it)."""
-        event = Event(kind, run_id, time.time(), phase, message, data or {})
+        data = data or {}
+        if self._redact is not None:
+            message, data = self._redact(message), _redacted(data, self._redact)
+        event = Event(kind, run_id, time.time(), phase, message, data)
         with self._lock:  # one event at a time, in order, whatever thread emits it
             recorded = all([self._record(recorder, event) for recorder in self._recorders])
             if only_if_recorded and not recorded:
@@ -129,3 +135,13 @@ class EventBus:
 
 def _name(subscriber: Subscriber) -> str:
     return str(getattr(subscriber, "__name__", subscriber))
+
+
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {key: _redacted(item, redact) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item, redact) for item in value]
+    return value

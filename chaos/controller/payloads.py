@@ -15,7 +15,7 @@ def run_started_data(experiment: Experiment, *, source: str, lab: str) -> dict[s
         "experiment": experiment.metadata.name,
         "source": source,
         "lab": lab,
-        "spec": experiment.model_dump(mode="json", by_alias=True),
+        "spec": experiment.redacted(),  # ${CHAOS_VAR_*} as written: values are secrets
     }
 
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from chaos.errors import LoadError
+from chaos.errors import LoadError, SpecError
 from chaos.load.argv import (
     builtin_locustfile_source,
     master_address,
@@ -37,6 +37,8 @@ from chaos.load.argv import (
 from chaos.load.exits import STANDALONE, with_log
 from chaos.load.stats import LoadWindow
 from chaos.load.stream import LoadReady, LocustChild, LocustStream
+from chaos.spec.files import read_user_file
+from chaos.spec.limits import MAX_LOCUSTFILE_BYTES
 from chaos.spec.load import LoadSpec
 
 FD_ENV = "CHAOS_LOAD_FD"  # same names as in chaos.load.plugin, which cannot be imported here
@@ -129,8 +131,13 @@ class LoadProcess:
     def _locustfile(self) -> Path:
         if self.spec.locustfile is not None:
             path = (self.experiment_dir / self.spec.locustfile).resolve()
-            if not path.is_file():
-                raise LoadError(f"locustfile not found: {path}")
+            try:  # a regular file under the cap, as validation saw it: never a FIFO or device
+                read_user_file(path, max_bytes=MAX_LOCUSTFILE_BYTES, what="locustfile")
+            except SpecError as exc:
+                reason = exc.issues[0].message.removeprefix("cannot read locustfile: ")
+                if not path.exists():
+                    raise LoadError(f"locustfile not found: {path}") from None
+                raise LoadError(f"locustfile {path}: {reason}") from None
             return path
         path = self.workdir / BUILTIN_LOCUSTFILE
         path.write_text(builtin_locustfile_source(self.spec), encoding="utf-8")

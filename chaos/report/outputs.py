@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from chaos.controller.events import RunStatus
-from chaos.errors import UsageError
+from chaos.errors import SpecError, UsageError
 from chaos.report.compare import compare, nothing_to_compare
 from chaos.report.document import KIND, SCHEMA_VERSION, apply_gate, build_document
+from chaos.spec.files import read_user_file
 from chaos.store.repository import RunDetail, RunStore
 
 LATEST_PASS = "latest-pass"
+MAX_REPORT_BYTES = 64 << 20  # a --compare-to JSON report (thousands of samples fit in 1 MiB)
 
 
 class ReportFormat(StrEnum):
@@ -178,12 +180,14 @@ def resolve_reference(
 
 
 def _report_file(path: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"--compare-to {path}: cannot read: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--compare-to {path}: not JSON: {exc}") from None
+    try:  # a regular file under a cap: --compare-to /dev/zero must not hang the run
+        raw = read_user_file(path, max_bytes=MAX_REPORT_BYTES, what="report")
+        document = json.loads(raw.decode("utf-8"))
+    except SpecError as exc:
+        reason = exc.issues[0].message.removeprefix("cannot read report: ")
+        raise UsageError(f"--compare-to {path}: cannot read: {reason}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise UsageError(f"--compare-to {path}: not JSON: {str(exc)[:200]}") from None
     if not isinstance(document, dict) or document.get("kind") != KIND:
         raise UsageError(f"--compare-to {path}: not a chaos run report (chaos run --json)")
     if document.get("schema_version") != SCHEMA_VERSION:

@@ -85,7 +85,7 @@ def prepare_run(
     if not settings.command_probes:
         refuse_command_probes(experiment)
     run_id = run_id or uuid.uuid4().hex[:12]
-    bus = EventBus()
+    bus = EventBus(redact=experiment.redact if experiment.secrets else None)
     bus.subscribe(store.recorder(), recorder=True)
     for subscriber in subscribers:
         bus.subscribe(subscriber)

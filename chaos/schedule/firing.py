@@ -32,7 +32,8 @@ from chaos.schedule.blackout import Blackout, blackout_at, parse_blackout
 from chaos.schedule.guard import RunGuard
 from chaos.schedule.overlap import reaches
 from chaos.schedule.triggers import build_trigger, fire_times_between
-from chaos.spec.loader import load_text
+from chaos.spec.files import read_user_file
+from chaos.spec.loader import decode, load_text
 from chaos.spec.models import Experiment
 from chaos.store.repository import RunStore
 from chaos.store.schedules import (
@@ -179,17 +180,11 @@ class Firing:
 
     def _load(self, definition: ScheduleRecord) -> tuple[Experiment, str] | None:
         try:
-            with open(definition.file, "rb") as handle:
-                raw = handle.read()
-            experiment = load_text(raw.decode("utf-8"), file=definition.file, catalog=CATALOG)
+            raw = read_user_file(definition.file)
+            text = decode(raw, file=definition.file)
+            experiment = load_text(text, file=definition.file, catalog=CATALOG, variables={})
         except SpecError as exc:
             self.record(FiringOutcome.FAILED, "\n".join(str(issue) for issue in exc.issues))
-            return None
-        except OSError as exc:
-            self.record(FiringOutcome.FAILED, f"{definition.file}:1:1: cannot read file: {exc}")
-            return None
-        except UnicodeDecodeError:
-            self.record(FiringOutcome.FAILED, f"{definition.file}:1:1: file is not UTF-8 text")
             return None
         return experiment, hashlib.sha256(raw).hexdigest()
 

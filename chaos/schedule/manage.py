@@ -6,7 +6,11 @@ Adding validates everything first, so a schedule never exists that could not fir
 the experiment file (every problem, located: ``SpecError``), the cron expression or
 interval (the bad field named), the time zone and each blackout window (``UsageError``).
 The file is stored by absolute path with the hash of its text; each firing reads and
-validates it again and records the hash it ran, noting when the file changed.
+validates it again and records the hash it ran, noting when the file changed. The file
+must be a regular file under the size cap (:func:`read_schedule_file`, also what each
+firing reads through). Firings run on the controller, which gives experiments no
+variables: ``${CHAOS_VAR_X:-default}`` takes its default, ``${CHAOS_VAR_X}`` alone is
+refused here, at ``add``, rather than failing at every firing.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from chaos.faults import CATALOG
 from chaos.schedule.blackout import parse_blackout
 from chaos.schedule.triggers import build_trigger, next_fire, stored_trigger
 from chaos.spec.base import NAME_PATTERN
-from chaos.spec.loader import load_text
+from chaos.spec.files import read_user_file
+from chaos.spec.loader import decode, load_text
+from chaos.spec.models import Experiment
 from chaos.store.repository import RunStore
 from chaos.store.schedules import (
     FiringRecord,
@@ -54,9 +60,9 @@ def add_schedule(
     blackouts: Iterable[str] = (),
     policy: SchedulePolicy = SchedulePolicy.SKIP,
 ) -> ScheduleRecord:
+    raw = read_schedule_file(file)
     path = file.expanduser().resolve()
-    raw = _read(path)
-    experiment = load_text(raw.decode("utf-8"), file=str(file), catalog=CATALOG)
+    experiment = _validate(raw, file=str(file))
     trigger = stored_trigger(cron=cron, every=every, timezone=timezone)
     windows = tuple(parse_blackout(text, timezone=timezone).text for text in blackouts)
     name = name or experiment.metadata.name
@@ -120,14 +126,25 @@ def schedule_firings(store: RunStore, name: str, *, limit: int = 20) -> list[Fir
     return found
 
 
-def _read(path: Path) -> bytes:
+def _validate(raw: bytes, *, file: str) -> Experiment:
+    """As each firing will: with no variables (the controller reads no environment)."""
     try:
-        raw = path.read_bytes()
-        raw.decode("utf-8")
-    except OSError as exc:
-        raise SpecError(
-            [SpecIssue(str(path), 1, 1, "", f"cannot read file: {exc.strerror}")]
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise SpecError([SpecIssue(str(path), 1, 1, "", "file is not UTF-8 text")]) from exc
-    return raw
+        return load_text(decode(raw, file=file), file=file, catalog=CATALOG, variables={})
+    except SpecError as exc:
+        if any("is not set and has no default" in issue.message for issue in exc.issues):
+            note = (
+                "schedules run on the controller, which gives experiments no variables: "
+                "give each ${CHAOS_VAR_...} here a default (${CHAOS_VAR_X:-value})"
+            )
+            raise SpecError([*exc.issues, SpecIssue(file, 1, 1, "", note)]) from None
+        raise
+
+
+def read_schedule_file(file: Path | str) -> bytes:
+    """A schedule's experiment file: a regular file under the size cap, else a located
+    ``SpecError`` (``/dev/zero``, a FIFO, a directory are refused at once)."""
+    try:
+        path = Path(file).expanduser()
+    except RuntimeError:  # "~nobody": no such user
+        path = Path(file)
+    return read_user_file(path)

@@ -6,7 +6,8 @@ count from Sunday (0 or 7 = Sunday, 1 = Monday), so ``1-5`` is Monday to Friday;
 APScheduler 3 counts from Monday, so numbers are translated to day names here.
 Restricting both day-of-month and day-of-week is refused: crontab fires when either
 matches, APScheduler only when both do, and a schedule must not mean something else
-than it says. Errors name the field: ``field 2 (hour) "25": ...``.
+than it says. Errors name the field: ``field 2 (hour) "25": ...``. An expression whose
+fields are each valid but never meet (``0 0 31 2 *``: 31 February) is refused too.
 """
 
 from __future__ import annotations
@@ -73,7 +74,11 @@ def cron_trigger(expression: str, timezone: str) -> CronTrigger:
         kwargs[_APSCHEDULER_NAMES[name]] = translated
     if len(parts) == 5:
         kwargs["second"] = "0"
-    return CronTrigger(**kwargs, timezone=zone(timezone))
+    trigger = CronTrigger(**kwargs, timezone=zone(timezone))
+    if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+        # e.g. "0 0 31 2 *": each field is valid, but no date has them all
+        raise UsageError(f"cron {expression!r} never fires: no date matches every field")
+    return trigger
 
 
 def weekdays(field: str) -> str:

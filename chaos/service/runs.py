@@ -9,7 +9,6 @@ halted and the service waits for its reverts before it exits.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
@@ -59,17 +58,8 @@ def load_submitted(text: str, *, source: str) -> Experiment:
     """An experiment sent over the API: it must not read the controller's environment
     (``${VAR}`` would hand the caller any secret the service holds)."""
     try:
-        # HOOK(spec): once the loader takes ``env=`` (the variables ``${VAR}`` may read), a
-        # submitted experiment gets none; until then any ``${`` is refused outright
-        if "env" in inspect.signature(load_text).parameters:
-            return load_text(text, file=source, catalog=CATALOG, env={})  # type: ignore[call-arg]
-        at = text.find("${")
-        if at >= 0:
-            line = text.count("\n", 0, at) + 1
-            column = at - (text.rfind("\n", 0, at) + 1) + 1
-            why = "${VAR} is not available to experiments submitted over the API"
-            raise SpecError([SpecIssue(source, line, column, "", why)])
-        return load_text(text, file=source, catalog=CATALOG)
+        # no variables at all: a submitted ${NAME} is a located error naming NAME
+        return load_text(text, file=source, catalog=CATALOG, variables=None)
     except ChaosError:
         raise
     except Exception:  # a loader bug: the caller gets a refusal, the log the details

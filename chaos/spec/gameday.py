@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, Tag
 
 from chaos.spec.base import NAME_PATTERN, Model
+from chaos.spec.limits import MAX_STEPS
 from chaos.spec.models import Experiment
 
 GAMEDAY_KIND = "GameDay"
@@ -69,7 +70,7 @@ GAMEDAY_STEP_TAGS = frozenset({"ExperimentStep", "HoldStep"})
 
 class GameDaySpec(Model):
     notes: str = Field(default="", description="Shown at the start and kept with the game day.")
-    steps: tuple[GameDayStep, ...] = Field(min_length=1)
+    steps: tuple[GameDayStep, ...] = Field(min_length=1, max_length=MAX_STEPS)
 
 
 class GameDay(Model):

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import Field, model_validator
 
 from chaos.spec.base import URL_PATTERN, Codes, Model
+from chaos.spec.limits import MAX_PROBES, MAX_SPAWN_RATE, MAX_TASK_WEIGHT, MAX_USERS, MAX_WORKERS
 from chaos.spec.units import Duration
 
 
@@ -25,7 +26,7 @@ class LoadTask(Model):
     name: str | None = None
     method: HttpTaskMethod = HttpTaskMethod.GET
     path: str = Field(pattern=r"^/", description="Path on the load's host, e.g. /items?page=1")
-    weight: int = Field(default=1, ge=1)
+    weight: int = Field(default=1, ge=1, le=MAX_TASK_WEIGHT)
     status: Codes = Field(default=(200,), description="Statuses counted as success")
     body: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
@@ -39,11 +40,16 @@ class LoadSpec(Model):
         default=None, description="Your locustfile, relative to the experiment file."
     )
     tasks: tuple[LoadTask, ...] = Field(
-        default=(), description="Built-in HTTP tasks, instead of a locustfile."
+        default=(),
+        max_length=MAX_PROBES,
+        description="Built-in HTTP tasks, instead of a locustfile.",
     )
-    users: int = Field(default=10, ge=1)
+    users: int = Field(default=10, ge=1, le=MAX_USERS)
     spawn_rate: float | None = Field(
-        default=None, gt=0, description="Users started per second (default: all at once)."
+        default=None,
+        gt=0,
+        le=MAX_SPAWN_RATE,
+        description="Users started per second (default: all at once).",
     )
     wait: Duration = Field(
         default=0.0, ge=0, description="Built-in tasks: pause of each user between requests."
@@ -54,10 +60,16 @@ class LoadSpec(Model):
         description="Built-in tasks: a request waiting longer (to connect, or for data) fails.",
     )
     workers: int = Field(
-        default=0, ge=0, description="Local Locust workers under a Locust master (0: one process)."
+        default=0,
+        ge=0,
+        le=MAX_WORKERS,
+        description="Local Locust workers under a Locust master (0: one process).",
     )
     remote_workers: int = Field(
-        default=0, ge=0, description="Workers started elsewhere that attach to the master."
+        default=0,
+        ge=0,
+        le=MAX_WORKERS,
+        description="Workers started elsewhere that attach to the master.",
     )
     master_bind: str = Field(
         default="0.0.0.0:5557",

@@ -1,25 +1,28 @@
 """Load experiment YAML (and game-day plans) into frozen models, reporting every problem
 with file:line:col.
 
-The YAML is composed into nodes (not loaded into dicts straight away) so each
-value keeps its position; those positions are attached to validation errors.
-All problems are collected and raised together in one :class:`SpecError`.
+The YAML is composed into nodes (bounded: :mod:`chaos.spec.yamltree`) and converted
+with every value's position (:mod:`chaos.spec.document`); those positions are attached
+to validation errors. All problems are collected and raised together in one
+:class:`SpecError`: every failure of a load is one, never another exception.
+Files are read through :func:`chaos.spec.files.read_user_file` (regular files under a
+size cap); ``${NAME}`` reads only the ``variables`` given (:mod:`chaos.spec.variables`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
 from pydantic import ValidationError
 
 from chaos.errors import SpecError, SpecIssue
 from chaos.spec.base import NAME_PATTERN, URL_PATTERN, FaultParams
+from chaos.spec.document import Document, format_loc
+from chaos.spec.files import read_user_file
 from chaos.spec.gameday import GAMEDAY_STEP_TAGS, GameDay, GameDayPlan, PlannedStep
 from chaos.spec.models import STEP_TAGS, Experiment
 from chaos.spec.references import Loc, check_references
@@ -38,106 +41,10 @@ class FaultInfo(Protocol):
 FaultCatalog = Mapping[str, FaultInfo]
 
 
-@dataclass
-class _Document:
-    file: str
-    data: Any
-    positions: dict[Loc, tuple[int, int]]  # where each key (or sequence item) starts
-    issues: list[SpecIssue]
-    values: dict[Loc, tuple[int, int]] = field(default_factory=dict)  # where each value starts
-    constructor: yaml.SafeLoader = field(default_factory=lambda: yaml.SafeLoader(""))
-
-    def issue(self, loc: Loc, message: str, *, at_key: bool = False) -> None:
-        """Record a problem; it points at the value, or at the key for key problems."""
-        line, column = self.position(loc, at_key=at_key)
-        self.issues.append(SpecIssue(self.file, line, column, format_loc(loc), message))
-
-    def position(self, loc: Loc, *, at_key: bool = False) -> tuple[int, int]:
-        if not at_key and loc in self.values:
-            return self.values[loc]
-        for end in range(len(loc), -1, -1):
-            if loc[:end] in self.positions:
-                return self.positions[loc[:end]]
-        return (1, 1)
-
-
-def format_loc(loc: Loc) -> str:
-    """('spec', 'method', 0, 'params') → 'spec.method[0].params'."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-# ---------------------------------------------------------------- YAML with positions
-
-_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _compose(doc: _Document, text: str) -> None:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = f"invalid YAML: {exc.problem or exc.context}"
-        doc.issues.append(SpecIssue(doc.file, line, column, "", message))
-        return
-    except yaml.YAMLError as exc:
-        doc.issues.append(SpecIssue(doc.file, 1, 1, "", f"invalid YAML: {exc}"))
-        return
-    if node is None:
-        doc.issues.append(SpecIssue(doc.file, 1, 1, "", "the file is empty"))
-        return
-    doc.data = _to_python(doc, node, ())
-
-
-def _to_python(doc: _Document, node: yaml.Node, loc: Loc) -> Any:
-    start = (node.start_mark.line + 1, node.start_mark.column + 1)
-    doc.positions.setdefault(loc, start)
-    doc.values[loc] = start
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = doc.constructor.construct_object(key_node, deep=True)
-            child = (*loc, key)
-            if key in result:
-                doc.positions[child] = (
-                    key_node.start_mark.line + 1,
-                    key_node.start_mark.column + 1,
-                )
-                doc.issue(child, "duplicate key", at_key=True)
-                continue
-            doc.positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            result[key] = _to_python(doc, value_node, child)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(doc, item, (*loc, index)) for index, item in enumerate(node.value)]
-    value = doc.constructor.construct_object(node)
-    if isinstance(value, str) and "${" in value:
-        return _interpolate(doc, value, loc)
-    return value
-
-
-def _interpolate(doc: _Document, value: str, loc: Loc) -> str:
-    """``${VAR}`` / ``${VAR:-default}`` from the environment (CI URLs, lab ports)."""
-
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in os.environ:
-            return os.environ[name]
-        if default is not None:
-            return default
-        doc.issue(loc, f"environment variable {name} is not set and has no default")
-        return match.group(0)
-
-    return _INTERPOLATION.sub(replace, value)
-
-
 # ---------------------------------------------------------------- validation
 
 
-def _validate_params(doc: _Document, catalog: FaultCatalog) -> None:
+def _validate_params(doc: Document, catalog: FaultCatalog) -> None:
     """Replace each fault step's raw params by the fault's own validated model."""
     spec = doc.data.get("spec") if isinstance(doc.data, dict) else None
     method = spec.get("method") if isinstance(spec, dict) else None
@@ -157,14 +64,15 @@ def _validate_params(doc: _Document, catalog: FaultCatalog) -> None:
 
 
 def _validate_step_params(
-    doc: _Document, catalog: FaultCatalog, step: dict[str, Any], loc: Loc
+    doc: Document, catalog: FaultCatalog, step: dict[str, Any], loc: Loc
 ) -> None:
     name = step.get("fault")
     raw = step.get("params", {})
     info = catalog.get(name) if isinstance(name, str) else None
     if info is None:
         known = ", ".join(sorted(catalog))
-        doc.issue((*loc, "fault"), f"unknown fault {name!r} (known: {known})")
+        shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
+        doc.issue((*loc, "fault"), f"unknown fault {shown} (known: {known})")
         step["params"] = FaultParams()
         return
     if raw is None:
@@ -185,8 +93,8 @@ _PATTERN_MESSAGES = {
 }
 
 
-def _report(doc: _Document, exc: ValidationError, prefix: Loc = ()) -> None:
-    errors = exc.errors(include_url=False)
+def _report(doc: Document, exc: ValidationError, prefix: Loc = ()) -> None:
+    errors = exc.errors(include_url=False, include_input=False)
     failed = [tuple(e["loc"]) for e in errors]
     for error in errors:
         raw_loc = tuple(error["loc"])
@@ -213,14 +121,24 @@ def _message(error: Any) -> str:
 # ---------------------------------------------------------------- public API
 
 
-def load_text(text: str, *, file: str, catalog: FaultCatalog) -> Experiment:
-    """Parse and validate one experiment; raise SpecError listing every problem."""
-    doc = _Document(file=file, data=None, positions={}, issues=[])
-    _compose(doc, text)
-    if doc.data is not None and not isinstance(doc.data, dict):
+def load_text(
+    text: str,
+    *,
+    file: str,
+    catalog: FaultCatalog,
+    variables: Mapping[str, str] | None = None,
+) -> Experiment:
+    """Parse and validate one experiment; raise SpecError listing every problem.
+
+    ``variables`` are what ``${NAME}`` may read (:func:`chaos.spec.variables.opted_in`
+    for the CLI); None, as for experiments submitted to the controller service, is none.
+    """
+    doc = Document(file=file, variables=variables or {})
+    doc.parse(text)
+    if not doc.issues and not isinstance(doc.data, dict):
         doc.issue((), "an experiment must be a mapping with apiVersion, kind, metadata, spec")
     if doc.issues:
-        raise SpecError(doc.issues)
+        raise SpecError(_sorted(doc.issues))
     _validate_params(doc, catalog)
     check_references(doc)
     try:
@@ -228,39 +146,69 @@ def load_text(text: str, *, file: str, catalog: FaultCatalog) -> Experiment:
     except ValidationError as exc:
         _report(doc, exc)
         raise SpecError(_sorted(doc.issues)) from None
+    except (RecursionError, OverflowError) as exc:  # a last guard: located, never a traceback
+        doc.issue((), f"cannot validate this file ({type(exc).__name__})")
     if doc.issues:
         raise SpecError(_sorted(doc.issues))
+    experiment.remember_interpolation(
+        secrets=doc.interpolated.values,
+        templates={format_loc(loc): written for loc, written in doc.interpolated.templates.items()},
+    )
     return experiment
 
 
-def load_file(path: Path | str, *, catalog: FaultCatalog) -> Experiment:
-    return load_text(_read(path), file=str(path), catalog=catalog)
+def load_file(
+    path: Path | str, *, catalog: FaultCatalog, variables: Mapping[str, str] | None = None
+) -> Experiment:
+    return load_text(read_text(path), file=str(path), catalog=catalog, variables=variables)
 
 
-def _read(path: Path | str) -> str:
-    file = str(path)
+def read_text(path: Path | str, *, what: str = "file") -> str:
+    """A user's file as text: a regular file under the size cap, UTF-8 (located errors)."""
+    return decode(read_user_file(path, what=what), file=str(path))
+
+
+def decode(raw: bytes, *, file: str) -> str:
+    """UTF-8 text, or a SpecError at the line and column of the first invalid byte."""
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError([SpecIssue(file, 1, 1, "", f"cannot read file: {exc.strerror}")]) from exc
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError([SpecIssue(file, 1, 1, "", "file is not UTF-8 text")]) from exc
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
+        issue = SpecIssue(file, line, column, "", "the file is not UTF-8 text (invalid byte)")
+        raise SpecError([issue]) from None
 
 
-def load_gameday_file(path: Path | str, *, catalog: FaultCatalog) -> GameDayPlan:
+def load_gameday_file(
+    path: Path | str, *, catalog: FaultCatalog, variables: Mapping[str, str] | None = None
+) -> GameDayPlan:
     """A game-day plan and every experiment it names (relative to the plan's directory)."""
-    return load_gameday_text(_read(path), file=str(path), base=Path(path).parent, catalog=catalog)
+    return load_gameday_text(
+        read_text(path),
+        file=str(path),
+        base=Path(path).parent,
+        catalog=catalog,
+        variables=variables,
+    )
 
 
-def load_gameday_text(text: str, *, file: str, base: Path, catalog: FaultCatalog) -> GameDayPlan:
+def load_gameday_text(
+    text: str,
+    *,
+    file: str,
+    base: Path,
+    catalog: FaultCatalog,
+    variables: Mapping[str, str] | None = None,
+) -> GameDayPlan:
     """Validate a plan and each experiment it names; raise one SpecError listing every
     problem: the plan's at plan:line:col, each experiment's at experiment:line:col."""
-    doc = _Document(file=file, data=None, positions={}, issues=[])
-    _compose(doc, text)
-    if doc.data is not None and not isinstance(doc.data, dict):
+    doc = Document(file=file, variables=variables or {})
+    doc.parse(text)
+    if not doc.issues and not isinstance(doc.data, dict):
         doc.issue((), "a game day must be a mapping with apiVersion, kind, metadata, spec")
     if doc.issues:
-        raise SpecError(doc.issues)
+        raise SpecError(_sorted(doc.issues))
     experiments, inner = _load_experiments(doc, base, catalog)
     try:
         gameday = GameDay.model_validate(doc.data)
@@ -277,7 +225,7 @@ def load_gameday_text(text: str, *, file: str, base: Path, catalog: FaultCatalog
 
 
 def _load_experiments(
-    doc: _Document, base: Path, catalog: FaultCatalog
+    doc: Document, base: Path, catalog: FaultCatalog
 ) -> tuple[dict[int, dict[str, Any]], list[SpecIssue]]:
     """Each step's experiment by step index, and the problems inside those files (each
     file's reported once, and pointed at from the step that names it)."""
@@ -292,23 +240,41 @@ def _load_experiments(
             continue
         loc: Loc = ("spec", "steps", index, "experiment")
         path = Path(os.path.normpath(base / name))  # ../x.yaml shown as x.yaml's real place
-        if not path.is_file():
-            doc.issue(loc, f"no experiment file {str(path)!r}")
+        # a name built from a variable is shown as written (${...}): the value may be secret
+        written = doc.interpolated.templates.get(loc, name)
+        shown = os.path.normpath(base / written)
+        try:
+            exists = path.exists()
+            key = path.resolve()
+        except (OSError, ValueError, RuntimeError):  # a name too long, a NUL, a symlink loop
+            exists, key = False, path
+        if not exists:
+            doc.issue(loc, f"no experiment file {_short(shown)}")
             continue
-        key, first = path.resolve(), path.resolve() not in loaded
+        first = key not in loaded
         if first:
             try:
-                loaded[key] = load_file(path, catalog=catalog)
+                loaded[key] = load_file(path, catalog=catalog, variables=doc.variables)
             except SpecError as exc:
                 loaded[key] = exc
         result = loaded[key]
         if isinstance(result, SpecError):
             count = len(result.issues)
-            doc.issue(loc, f"experiment {name!r} is invalid ({count} problem(s) in that file)")
-            inner.extend(result.issues if first else ())
+            doc.issue(
+                loc, f"experiment {_short(written)} is invalid ({count} problem(s) in that file)"
+            )
+            inner.extend(_shown_as(result.issues, str(path), shown) if first else ())
             continue
         found[index] = {"experiment": result, "path": path}
     return found, inner
+
+
+def _shown_as(issues: list[SpecIssue], file: str, shown: str) -> list[SpecIssue]:
+    return [dataclasses.replace(i, file=shown) if i.file == file else i for i in issues]
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 200 else repr(text[:197] + "...")
 
 
 def _sorted(issues: Iterable[SpecIssue]) -> list[SpecIssue]:

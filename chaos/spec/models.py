@@ -14,12 +14,21 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, PrivateAttr, Tag, model_validator
 
 from chaos.spec.base import NAME_PATTERN, FaultParams, Model
+from chaos.spec.limits import (
+    MAX_LEASE_TTL_S,
+    MAX_PARALLEL,
+    MAX_PROBES,
+    MAX_RECOVERY_SAMPLES,
+    MAX_STEPS,
+    MAX_TARGETS,
+)
 from chaos.spec.load import LoadSpec
 from chaos.spec.steady import SteadyState
 from chaos.spec.units import Duration, LimitField, ModeField, ThresholdField, parse_mode
+from chaos.spec.variables import redact, restore_templates
 
 API_VERSION = "chaos/v1"
 
@@ -131,7 +140,10 @@ class Phases(Model):
     baseline: Duration = Field(default=5.0, ge=0)
     recovery: Duration = Field(default=30.0, ge=0)
     recovery_samples: int = Field(
-        default=3, ge=1, description="Consecutive passing samples that count as recovered."
+        default=3,
+        ge=1,
+        le=MAX_RECOVERY_SAMPLES,
+        description="Consecutive passing samples that count as recovered.",
     )
     tolerate_during_fault: tuple[str, ...] = Field(
         default=(), description="Probes and SLIs exempt from judgement while faults are active."
@@ -155,7 +167,9 @@ class PauseStep(Model):
 
 
 class ParallelStep(Model):
-    parallel: tuple[Annotated[FaultStep, Tag("FaultStep")], ...] = Field(min_length=1)
+    parallel: tuple[Annotated[FaultStep, Tag("FaultStep")], ...] = Field(
+        min_length=1, max_length=MAX_PARALLEL
+    )
 
 
 def _step_kind(value: Any) -> str | None:
@@ -217,6 +231,7 @@ class Safety(Model):
     lease_ttl: Duration = Field(
         default=10.0,
         gt=0,
+        le=MAX_LEASE_TTL_S,
         description="Extra time a fault may outlive its step if the controller dies.",
     )
     allow_protected_namespaces: tuple[str, ...] = Field(
@@ -231,12 +246,12 @@ class Safety(Model):
 
 
 class ExperimentSpec(Model):
-    targets: dict[str, TargetSpec] = Field(min_length=1)
+    targets: dict[str, TargetSpec] = Field(min_length=1, max_length=MAX_TARGETS)
     steady_state: SteadyState
     load: LoadSpec | None = None
     phases: Phases = Field(default_factory=Phases)
-    method: tuple[Step, ...] = Field(min_length=1)
-    stop_conditions: tuple[StopCondition, ...] = ()
+    method: tuple[Step, ...] = Field(min_length=1, max_length=MAX_STEPS)
+    stop_conditions: tuple[StopCondition, ...] = Field(default=(), max_length=MAX_PROBES)
     safety: Safety = Field(default_factory=Safety)
     docker: DockerSpec = Field(default_factory=DockerSpec)
 
@@ -258,6 +273,29 @@ class Experiment(Model):
     kind: Literal["Experiment"]
     metadata: Metadata
     spec: ExperimentSpec
+    # what ${NAME} put in: the values are secrets (never stored, logged or echoed)
+    _secrets: dict[str, str] = PrivateAttr(default_factory=dict)
+    _templates: dict[str, str] = PrivateAttr(default_factory=dict)  # field path -> "${...}"
+
+    def remember_interpolation(self, *, secrets: dict[str, str], templates: dict[str, str]) -> None:
+        """Called by the loader: which values came from variables, and where."""
+        self._secrets = dict(secrets)
+        self._templates = dict(templates)
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Every value interpolated from a variable: scrub these from anything written."""
+        return frozenset(value for value in self._secrets.values() if value)
+
+    def redact(self, text: str) -> str:
+        """``text`` with each interpolated value replaced by its ``${NAME}``."""
+        return redact(text, self._secrets)
+
+    def redacted(self) -> dict[str, Any]:
+        """The experiment as JSON-able data (camelCase, as written) with each interpolated
+        field back in its ``${NAME}`` form: what may be stored in events and reports."""
+        data = self.model_dump(mode="json", by_alias=True)
+        return restore_templates(data, templates=self._templates, secrets=self._secrets)
 
     def fault_steps(self) -> list[tuple[str, FaultStep]]:
         """Every fault step with its field path, in method order."""

@@ -9,7 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+from chaos.errors import SpecError
 from chaos.spec.base import FaultParams
+from chaos.spec.files import read_user_file
+from chaos.spec.limits import MAX_LOCUSTFILE_BYTES
 
 Loc = tuple[str | int, ...]
 
@@ -101,16 +104,23 @@ def _check_locustfile(doc: ParsedDocument, load: Any) -> None:
     loc: Loc = ("spec", "load", "locustfile")
     path = locustfile_path(doc.file, name)
     try:
-        source = path.read_bytes()
-    except OSError as exc:
-        doc.issue(loc, f"cannot read locustfile {str(path)!r}: {exc.strerror}")
+        source = read_user_file(path, max_bytes=MAX_LOCUSTFILE_BYTES, what="locustfile")
+    except SpecError as exc:
+        reason = exc.issues[0].message.removeprefix("cannot read locustfile: ")
+        doc.issue(loc, f"cannot read locustfile {_short(str(path))}: {reason}")
         return
     try:
         compile(source, str(path), "exec", dont_inherit=True)
+    except (RecursionError, MemoryError):
+        doc.issue(loc, f"locustfile {path}: nested too deeply to compile")
     except (SyntaxError, ValueError) as exc:
         where = f"{path}:{exc.lineno}" if isinstance(exc, SyntaxError) else str(path)
         message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
         doc.issue(loc, f"locustfile {where}: {message}")
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 200 else repr(text[:197] + "...")
 
 
 def locustfile_path(experiment_file: str, locustfile: str) -> Path:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from chaos.spec.base import NAME_PATTERN, URL_PATTERN, Codes, Model
+from chaos.spec.limits import MAX_PROBES, MIN_INTERVAL_S
 from chaos.spec.units import Duration, ThresholdField
 
 
@@ -133,9 +134,9 @@ class SliSpec(Model):
 
 
 class SteadyState(Model):
-    probes: tuple[ProbeSpec, ...] = ()
-    slis: tuple[SliSpec, ...] = ()
-    interval: Duration = Field(default=1.0, gt=0)
+    probes: tuple[ProbeSpec, ...] = Field(default=(), max_length=MAX_PROBES)
+    slis: tuple[SliSpec, ...] = Field(default=(), max_length=MAX_PROBES)
+    interval: Duration = Field(default=1.0, ge=MIN_INTERVAL_S)
     min_pass_ratio: float = Field(
         default=1.0,
         gt=0,

@@ -17,6 +17,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
+from chaos.spec.limits import MAX_DURATION_S, MAX_LIMIT_COUNT, MAX_NUMBER_DIGITS
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 DURATION_PATTERN = r"^(\d+(\.\d+)?(ms|s|m|h))+$"
@@ -25,11 +27,27 @@ DURATION_PATTERN = r"^(\d+(\.\d+)?(ms|s|m|h))+$"
 def parse_duration(value: Any) -> float:
     """``"1m30s"`` → 90.0 seconds. A bare number is refused: ``30`` is ambiguous."""
     if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError(f"expected a duration with a unit such as 200ms, 30s or 2m, got {value!r}")
+        raise ValueError(
+            f"expected a duration with a unit such as 200ms, 30s or 2m, got {_short(value)}"
+        )
     text = value.strip()
-    if not text or _DURATION_PART.sub("", text):
-        raise ValueError(f"invalid duration {value!r}: use a number and a unit (ms, s, m, h)")
+    if not text or len(text) > 4 * MAX_NUMBER_DIGITS or _DURATION_PART.sub("", text):
+        raise ValueError(f"invalid duration {_short(value)}: use a number and a unit (ms, s, m, h)")
     return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text))
+
+
+def bounded_duration(value: Any) -> float:
+    """A duration field's value: parsed, and no longer than a day (nothing runs longer)."""
+    seconds = parse_duration(value)
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"duration {_short(value)} is longer than the 24h limit")
+    return seconds
+
+
+def _short(value: Any) -> str:
+    """A user's value in an error, cut short: a 1 MiB string is not a message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def format_duration(seconds: float) -> str:
@@ -40,11 +58,11 @@ def format_duration(seconds: float) -> str:
 
 Duration = Annotated[
     float,
-    BeforeValidator(parse_duration),
+    BeforeValidator(bounded_duration),
     PlainSerializer(format_duration, return_type=str),
     WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["200ms", "30s"]}),
 ]
-"""Seconds as a float; written as ``200ms``, ``30s``, ``2m``, ``1h``, ``1m30s``."""
+"""Seconds as a float; written as ``200ms``, ``30s``, ``2m``, ``1h``, ``1m30s``; at most 24h."""
 
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -83,11 +101,12 @@ def parse_threshold(value: Any) -> Threshold:
     if isinstance(value, Threshold):
         return value
     if not isinstance(value, str):
-        raise ValueError(f'expected a threshold such as "< 300" or ">= 0.99", got {value!r}')
-    match = _THRESHOLD.match(value)
+        raise ValueError(f'expected a threshold such as "< 300" or ">= 0.99", got {_short(value)}')
+    match = _THRESHOLD.match(value) if len(value) <= 4 * MAX_NUMBER_DIGITS else None
     if match is None:
         raise ValueError(
-            f"invalid threshold {value!r}: use an operator (<, <=, >, >=, ==, !=) and a number"
+            f"invalid threshold {_short(value)}: "
+            "use an operator (<, <=, >, >=, ==, !=) and a number"
         )
     op, number, unit = match.groups()
     scale = {"s": 1000.0, "%": 0.01}.get(unit or "", 1.0)
@@ -148,7 +167,7 @@ def parse_mode(value: Any) -> Mode:
         number = int(amount)
         if number >= 1 and (kind == "count" or number <= 100):
             return Mode(ModeKind(kind), number)
-    raise ValueError(f"invalid mode {value!r}: use all, one, count:N or percent:P (1-100)")
+    raise ValueError(f"invalid mode {_short(value)}: use all, one, count:N or percent:P (1-100)")
 
 
 ModeField = Annotated[
@@ -182,11 +201,11 @@ LIMIT_PATTERN = r"^(\d+|\d+(\.\d+)?%)$"
 def parse_limit(value: Any) -> Limit:
     if isinstance(value, Limit):
         return value
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_LIMIT_COUNT:
         return Limit(count=value)
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= MAX_NUMBER_DIGITS:
         text = value.strip()
-        if text.isdigit():
+        if text.isdigit() and int(text) <= MAX_LIMIT_COUNT:
             return Limit(count=int(text))
         if text.endswith("%"):
             try:
@@ -195,7 +214,7 @@ def parse_limit(value: Any) -> Limit:
                 percent = -1.0
             if 0 <= percent <= 100:
                 return Limit(percent=percent)
-    raise ValueError(f"invalid limit {value!r}: use a count (3) or a percentage (50%)")
+    raise ValueError(f"invalid limit {_short(value)}: use a count (3) or a percentage (50%)")
 
 
 LimitField = Annotated[

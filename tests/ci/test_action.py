@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 REPORTS = {"junit.xml", "run.json", "summary.md", "report.html", "console.log"}
 
-# The store refuses connections for 4 s under load. ${CHAOS_LAB_URL} has no default on
+# The store refuses connections for 4 s under load. ${CHAOS_VAR_LAB_URL} has no default on
 # purpose: unless the action exports the lab's URL, the experiment is invalid (exit 2).
 STORE_OUTAGE = """\
 apiVersion: chaos/v1
@@ -39,7 +39,7 @@ spec:
   targets:
     store: {{kind: process, selector: {{labels: {{app: store}}}}}}
   load:
-    host: "${{CHAOS_LAB_URL}}"
+    host: "${{CHAOS_VAR_LAB_URL}}"
     users: 4
     wait: 50ms
     timeout: 5s
@@ -50,7 +50,7 @@ spec:
       - {{name: p99, metric: latency_p99_ms, threshold: "< 500", window: 3s, duringFault: "< 1500"}}
     probes:
       - name: homepage
-        http: {{url: "${{CHAOS_LAB_URL}}/", status: 200, timeout: 1500ms}}
+        http: {{url: "${{CHAOS_VAR_LAB_URL}}/", status: 200, timeout: 1500ms}}
   phases: {{baseline: 3s, recovery: 8s, recoverySamples: 2}}
   method:
     - fault: network-partition
@@ -172,7 +172,7 @@ def test_a_passing_experiment_on_the_lab_passes_the_job(run_the_action, runner_t
     assert result.path == (str(runner_temp / "chaos-venv" / "bin"),)
     assert result.env == {
         "CHAOS_LAB": run.lab_id,
-        "CHAOS_LAB_URL": f"http://127.0.0.1:{run.base_port}",
+        "CHAOS_VAR_LAB_URL": f"http://127.0.0.1:{run.base_port}",
     }
     assert run.lab_state["services"][0]["port"] >= run.base_port
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Callable
@@ -141,6 +142,47 @@ def test_a_missing_file_is_invalid_and_named(tmp_path: Path) -> None:
     result = chaos("validate", str(missing))
     assert result.returncode == 2
     assert f"{missing}:1:1: cannot read file: No such file or directory" in result.stderr
+
+
+def test_hostile_files_are_each_refused_located_with_exit_2(tmp_path: Path) -> None:
+    """Devices, FIFOs, alias bombs, custom tags, deep nesting, NUL and bad UTF-8, long
+    names: one run of validate, every file a located line, exit 2, no traceback."""
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(
+        'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+        + "".join(
+            f"{n}: &{n} [{','.join(['*' + p] * 9)}]\n"
+            for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+        )
+    )
+    hostile = {
+        "tag.yaml": b"apiVersion: !!python/object/apply:os.system [id]\n",
+        "deep.yaml": b"spec: " + b"[" * 5000 + b"]" * 5000 + b"\n",
+        "nul.yaml": b"apiVersion: chaos\x00v1\n",
+        "latin1.yaml": b"kind: caf\xe9\n",
+        "merge.yaml": b"base: &b {name: x}\nmetadata:\n  <<: *b\n",
+        "recursive.yaml": b"spec: &s [*s]\n",
+    }
+    for name, data in hostile.items():
+        (tmp_path / name).write_bytes(data)
+    files = [
+        fifo,
+        bomb,
+        Path("/dev/zero"),
+        tmp_path / ("n" * 300),
+        *map(tmp_path.joinpath, hostile),
+    ]
+    result = chaos("validate", *map(str, files), home=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[-1] == f"{len(files)} of {len(files)} files invalid"
+    for path in files:
+        assert any(line.startswith(f"{path}:") for line in issue_lines(result.stderr)), path
+    assert f"{fifo}:1:1: cannot read file: {fifo} is a FIFO, not a regular file" in lines
+    assert any(line.startswith(f"{bomb}:") and "aliases expand" in line for line in lines)
+    assert f"{tmp_path}/latin1.yaml:1:10: the file is not UTF-8 text (invalid byte)" in lines
 
 
 # ------------------------------------------------------------------ schema and help

@@ -17,7 +17,7 @@ from tests.support import chaos_env, free_base_port, run_chaos
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = REPO / "experiments"
 # the lab's front door as a probe, indented for tests.support.write_experiment
-HOMEPAGE_PROBE = '      - {name: homepage, http: {url: "${CHAOS_LAB_URL}/", timeout: 1500ms}}'
+HOMEPAGE_PROBE = '      - {name: homepage, http: {url: "${CHAOS_VAR_LAB_URL}/", timeout: 1500ms}}'
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Lab:
     db: str
 
     def env(self) -> dict[str, str]:
-        return chaos_env(home=self.home, db=self.db, CHAOS_LAB_URL=self.state.web_url)
+        return chaos_env(home=self.home, db=self.db, CHAOS_VAR_LAB_URL=self.state.web_url)
 
     def chaos(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return run_chaos(*args, env=self.env(), timeout=timeout)

@@ -31,7 +31,7 @@ spec:
   targets:
     store: {kind: process, selector: {labels: {app: store}}}
   load:
-    host: "${CHAOS_LAB_URL}"
+    host: "${CHAOS_VAR_LAB_URL}"
     users: 4
     wait: 50ms
     tasks: [{name: homepage, path: /}]
@@ -41,7 +41,7 @@ spec:
       - {name: p99, metric: latency_p99_ms, threshold: "< 800", window: 2s}
       - {name: throughput, metric: throughput_rps, threshold: "> 5", window: 2s}
     probes:
-      - {name: homepage, http: {url: "${CHAOS_LAB_URL}/", timeout: 2s}}
+      - {name: homepage, http: {url: "${CHAOS_VAR_LAB_URL}/", timeout: 2s}}
   phases: {baseline: 2s, recovery: 8s, recoverySamples: 2}
   method:
     - fault: network-partition

@@ -23,7 +23,7 @@ def experiment(
     *,
     method: str,
     targets: str = "",
-    probe_url: str = "${CHAOS_LAB_URL}/",
+    probe_url: str = "${CHAOS_VAR_LAB_URL}/",
     extra: str = "",
     status: int = 200,
     name: str = "safety",

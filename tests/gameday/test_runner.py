@@ -8,7 +8,6 @@ import io
 import os
 from pathlib import Path
 
-import pytest
 from rich.console import Console
 
 from chaos.controller.events import Event, EventKind
@@ -25,6 +24,7 @@ from chaos.store.repository import RunStore, sqlite_url
 from chaos.targets import Scope
 
 REPO = Path(__file__).resolve().parents[2]
+NOBODY_ANSWERS = {"CHAOS_VAR_LAB_URL": "http://127.0.0.1:9"}  # probes hit the discard port
 
 
 class ScriptedOperator:
@@ -53,7 +53,9 @@ def run_gameday(
     tmp_path: Path, text: str, answers: list[bool | str], subscribers: list | None = None
 ) -> tuple:
     (tmp_path / "kill.yaml").write_text((REPO / "experiments" / "lab-api-kill.yaml").read_text())
-    plan = load_gameday_text(text, file="plan.yaml", base=tmp_path, catalog=CATALOG)
+    plan = load_gameday_text(
+        text, file="plan.yaml", base=tmp_path, catalog=CATALOG, variables=NOBODY_ANSWERS
+    )
     store = RunStore(sqlite_url(tmp_path / "runs.db"))
     out = io.StringIO()
     holder: list[GameDayRunner] = []
@@ -72,11 +74,6 @@ def run_gameday(
     result = runner.run()
     record = book.get_gameday(store, result.gameday_id)
     return result, record, out.getvalue(), operator
-
-
-@pytest.fixture(autouse=True)
-def _nobody_answers_probes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CHAOS_LAB_URL", "http://127.0.0.1:9")  # the discard port
 
 
 def test_stop_at_a_hold_ends_the_game_day_and_later_steps_do_not_run(tmp_path: Path) -> None:

@@ -358,6 +358,18 @@ def test_a_missing_locustfile_is_reported_before_anything_starts(
     assert run.process.pids == []
 
 
+def test_a_fifo_as_locustfile_is_refused_at_once(
+    server_url: str, start_load: Callable[..., Run], tmp_path: Path
+) -> None:
+    (tmp_path / "load").mkdir(exist_ok=True)
+    os.mkfifo(tmp_path / "load" / "fifo.py")  # Locust would block forever importing it
+    run = start_load({"host": server_url, "locustfile": "load/fifo.py"}, experiment_dir=tmp_path)
+    began = time.monotonic()
+    with pytest.raises(LoadError, match=r"locustfile .*fifo\.py: .* is a FIFO, not a regular file"):
+        run.process.start()
+    assert time.monotonic() - began < 5 and run.process.pids == []
+
+
 def test_a_killed_master_is_reported_once_and_stop_leaves_nothing(
     server_url: str, start_load: Callable[..., Run]
 ) -> None:

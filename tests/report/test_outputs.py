@@ -147,6 +147,10 @@ def test_an_unknown_run_or_a_foreign_file_is_a_usage_error(store: RunStore, tmp_
         resolve_reference(str(future), store=store, experiment="shop")
     with pytest.raises(UsageError, match="cannot read"):
         resolve_reference(str(tmp_path / "absent.json"), store=store, experiment="shop")
+    os.mkfifo(tmp_path / "fifo.json")  # refused at once: a blocking read would hang the run
+    for path, kind in ((tmp_path / "fifo.json", "a FIFO"), (Path("/dev/zero"), "a character")):
+        with pytest.raises(UsageError, match=f"cannot read: {path} is {kind}"):
+            resolve_reference(str(path), store=store, experiment="shop")
 
 
 def test_an_earlier_json_report_is_compared_with(store: RunStore, tmp_path: Path) -> None:

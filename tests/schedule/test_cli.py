@@ -3,6 +3,7 @@ picks up what the CLI writes (add, pause, resume, remove) within its poll."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -135,3 +136,36 @@ def test_a_running_scheduler_follows_what_the_cli_writes(tmp_path: Path, schedul
     assert len(firings.firings("sched-cli", limit=1000)) == removed_count
     history = schedule_cli("history", "sched-cli", db=db)  # history outlives the schedule
     assert history.returncode == 0 and "skipped" in history.stdout
+
+
+def test_add_refuses_devices_fifos_and_a_cron_that_never_fires(tmp_path: Path):
+    db = sqlite_url(tmp_path / "chaos.db")
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for path, kind in ((fifo, "a FIFO"), (Path("/dev/zero"), "a character device")):
+        began = time.monotonic()
+        refused = schedule_cli("add", "--cron", "*/5 * * * *", str(path), db=db)
+        assert time.monotonic() - began < 20
+        assert refused.returncode == 2, refused.stderr
+        assert f"{path}:1:1: cannot read file: {path} is {kind}" in refused.stderr
+    never = schedule_cli("add", "--cron", "0 0 31 2 *", str(write(tmp_path)), db=db)
+    assert never.returncode == 2
+    assert "cron '0 0 31 2 *' never fires: no date matches every field" in never.stderr
+    assert "Traceback" not in never.stderr
+
+
+def test_add_validates_as_the_controller_fires_with_no_variables(tmp_path: Path):
+    db = sqlite_url(tmp_path / "chaos.db")
+    path = tmp_path / "vars.yaml"
+    path.write_text(experiment_text("sched-vars", url="${CHAOS_VAR_SHOP}"))
+    env_value = "http://127.0.0.1:9"  # set in the caller's environment: still not used
+    refused = schedule_cli(
+        "add", "--every", "1h", str(path), db=db, env={"CHAOS_VAR_SHOP": env_value}
+    )
+    assert refused.returncode == 2
+    assert "CHAOS_VAR_SHOP is not set and has no default" in refused.stderr
+    assert "give each ${CHAOS_VAR_...} here a default" in refused.stderr
+    assert env_value not in refused.stderr
+    path.write_text(experiment_text("sched-vars", url="${CHAOS_VAR_SHOP:-http://127.0.0.1:9}"))
+    added = schedule_cli("add", "--every", "1h", str(path), db=db)
+    assert added.returncode == 0, added.stderr

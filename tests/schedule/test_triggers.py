@@ -85,3 +85,11 @@ def test_intervals_count_from_when_the_schedule_became_active():
     times = fire_times_between(trigger, MONDAY, MONDAY.replace(minute=5), limit=10)
     assert [t.strftime("%M:%S") for t in times] == ["01:30", "03:00", "04:30"]
     assert len(fire_times_between(trigger, MONDAY, MONDAY.replace(hour=20), limit=5)) == 5
+
+
+@pytest.mark.parametrize("expression", ["0 0 31 2 *", "0 0 30 2 *", "59 23 31 4,6,9,11 *"])
+def test_a_cron_that_can_never_fire_is_refused(expression):
+    with pytest.raises(UsageError) as raised:
+        stored_trigger(cron=expression, every=None, timezone="UTC")
+    assert str(raised.value) == f"cron {expression!r} never fires: no date matches every field"
+    assert stored_trigger(cron="0 0 29 2 *", every=None, timezone="UTC") == "cron 0 0 29 2 *"

@@ -82,19 +82,21 @@ def test_a_schedule_of_a_command_probe_is_refused_and_not_kept(service, tmp_path
     assert call(service, "GET", "/v1/schedules")[1]["schedules"] == []
 
 
+@pytest.mark.parametrize("name", ["CHAOS_TEST_SECRET", "CHAOS_VAR_TEST_SECRET"])
 def test_a_submitted_experiment_cannot_read_the_controllers_environment(
-    service, monkeypatch, tmp_path
+    service, monkeypatch, tmp_path, name
 ):
-    monkeypatch.setenv("CHAOS_TEST_SECRET", "s3cr3t-value-from-the-env")
+    # not even the variables a CLI user may opt into (CHAOS_VAR_*): the service has none
+    monkeypatch.setenv(name, "s3cr3t-value-from-the-env")
     text = (
         COMMAND_PROBE.format(marker=tmp_path / "x")
-        .replace("command: {argv: [", 'http: {url: "http://127.0.0.1:9/${CHAOS_TEST_SECRET}"}\n#')
+        .replace("command: {argv: [", f'http: {{url: "http://127.0.0.1:9/${{{name}}}"}}\n#')
         .replace("name: touches-a-file", "name: homepage")
     )
     status, body = call(service, "POST", "/v1/runs", {"experiment": text, "source": "env.yaml"})
     assert status == 400, body
     assert "s3cr3t-value-from-the-env" not in json.dumps(body)
-    assert any(issue.startswith("env.yaml:") for issue in body["issues"])
+    assert any(issue.startswith("env.yaml:") and name in issue for issue in body["issues"])
     assert call(service, "GET", "/v1/runs")[1]["runs"] == []
 
 

@@ -100,13 +100,14 @@ def test_duplicate_keys_are_errors_not_silently_overwritten():
     assert any("metadata.name: duplicate key" in i for i in found)
 
 
-def test_environment_interpolation(monkeypatch):
-    text = GOOD.replace('"http://127.0.0.1:1/"', '"${LAB_URL:-http://127.0.0.1:2}/"')
+def test_interpolation_reads_only_the_variables_given():
+    text = GOOD.replace('"http://127.0.0.1:1/"', '"${CHAOS_VAR_LAB_URL:-http://127.0.0.1:2}/"')
     assert load(text).spec.steady_state.probes[0].http.url == "http://127.0.0.1:2/"
-    monkeypatch.setenv("LAB_URL", "http://127.0.0.1:3")
-    assert load(text).spec.steady_state.probes[0].http.url == "http://127.0.0.1:3/"
-    found = issues(GOOD.replace('"http://127.0.0.1:1/"', '"${NOT_SET_ANYWHERE}/"'))
-    assert any("NOT_SET_ANYWHERE is not set" in i for i in found)
+    given = {"CHAOS_VAR_LAB_URL": "http://127.0.0.1:3"}
+    experiment = load_text(text, file="x.yaml", catalog=CATALOG, variables=given)
+    assert experiment.spec.steady_state.probes[0].http.url == "http://127.0.0.1:3/"
+    found = issues(GOOD.replace('"http://127.0.0.1:1/"', '"${CHAOS_VAR_NOT_SET}/"'))
+    assert any("CHAOS_VAR_NOT_SET is not set and has no default" in i for i in found)
 
 
 def test_empty_and_non_mapping_files():
