@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from chaos.cli.runsettings import VAR_OPTION, cli_variables
-from chaos.cli.settings import database_url
+from chaos.cli.settings import open_store
 from chaos.errors import ChaosError, ExitCode, SpecError
 
 if TYPE_CHECKING:
@@ -231,10 +231,8 @@ def _load(path: Path, *, variables: dict[str, str], exit_on_error: bool = True) 
 
 def _store(db: str | None, *, reading: bool = False) -> Any:
     """``reading``: a store that does not exist is an error, not made empty on the spot."""
-    from chaos.store.repository import RunStore
-
     try:
-        return RunStore(database_url(db), create=not reading)
+        return open_store(db, reading=reading)
     except ChaosError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(int(exc.exit_code)) from None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 
-from chaos.cli.settings import database_url
+from chaos.cli.settings import open_store
 from chaos.errors import ChaosError, ExitCode, SpecError
 
 if TYPE_CHECKING:
@@ -149,9 +149,7 @@ def history(
 
 def _store(db: str | None, *, reading: bool = False) -> RunStore:
     """``reading``: a store that does not exist is an error, not made empty on the spot."""
-    from chaos.store.repository import RunStore
-
-    return RunStore(database_url(db), create=not reading)
+    return open_store(db, reading=reading)
 
 
 def _call(action: Callable[[], T]) -> T:

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from chaos.errors import UsageError
+
 if TYPE_CHECKING:
     from chaos.store.repository import RunStore
 
@@ -20,10 +22,14 @@ def chaos_home() -> Path:
 
 def database_url(option: str | None) -> str:
     """``--db``, else ``$CHAOS_DB``, else SQLite in ``$CHAOS_HOME/chaos.db``."""
-    if option:
-        return option
-    if os.environ.get("CHAOS_DB"):
-        return os.environ["CHAOS_DB"]
+    for given, where in ((option, "--db"), (os.environ.get("CHAOS_DB"), "$CHAOS_DB")):
+        if given:
+            if "://" not in given:  # not echoed: it may be a mistyped URL with a password
+                raise UsageError(
+                    f"{where} takes a database URL (sqlite:///PATH or "
+                    "postgresql+psycopg://HOST/DB), not a plain path"
+                )
+            return given
     return f"sqlite:///{chaos_home() / 'chaos.db'}"
 
 

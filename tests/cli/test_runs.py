@@ -73,6 +73,14 @@ def test_a_missing_db_path_is_named(tmp_path):
     assert not db.exists()
 
 
+@pytest.mark.parametrize("command", [("runs", "list"), ("schedule", "list"), ("gameday", "list")])
+def test_a_db_that_is_a_plain_path_is_a_usage_error(tmp_path, command):
+    db = tmp_path / "chaos.db"
+    line = one_line_error(chaos(*command, home=tmp_path, db=str(db)), 2)
+    assert "takes a database URL" in line and str(db) not in line
+    assert not db.exists()
+
+
 def test_garbage_over_the_store_is_one_line_and_exit_4(tmp_path):
     db = tmp_path / "chaos.db"
     run_id = recorded_store(db)
