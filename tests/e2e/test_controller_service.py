@@ -37,7 +37,7 @@ class Service:
     url: str
     process: subprocess.Popen[str]
     db: str  # the lab's run store, which the service writes to
-    lab_url: str  # submitted experiments cannot read ${CHAOS_LAB_URL} from the service
+    lab_url: str  # submitted experiments cannot read ${CHAOS_VAR_LAB_URL} from the service
 
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         data = json.dumps(body).encode() if body is not None else None
@@ -114,7 +114,9 @@ def service(resilient_lab: Lab) -> Iterator[Service]:
 
 def with_lab_url(service: Service, text: str) -> str:
     """The experiment as a caller sends it: the service's environment is not its to read."""
-    return text.replace("${CHAOS_LAB_URL:-http://127.0.0.1:18080}", service.lab_url)
+    variable = "${CHAOS_VAR_LAB_URL:-http://127.0.0.1:18080}"
+    assert variable in text, "the experiment no longer names the lab's URL this way"
+    return text.replace(variable, service.lab_url)
 
 
 def submit(service: Service, text: str) -> str:
