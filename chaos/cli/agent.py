@@ -8,6 +8,10 @@ from pathlib import Path
 import typer
 
 from chaos.cli.serving import parse_listen, run_server, start_logging, tls_files
+from chaos.errors import ChaosError
+from chaos.spec.files import read_user_file
+
+MAX_TOKEN_FILE = 64 * 1024
 
 app = typer.Typer(help="The node agent that applies and reverts faults.", no_args_is_help=True)
 
@@ -16,11 +20,26 @@ def read_token(token_file: Path | None, *, env: str = "CHAOS_AGENT_TOKEN") -> st
     """A token from a file (never from the command line, where `ps` would show it), else
     from the environment variable ``env``."""
     if token_file is not None:
-        token = token_file.read_text().strip()
-        if not token:
-            raise typer.BadParameter(f"{token_file} is empty", param_hint="--token-file")
-        return token
-    return os.environ.get(env) or None
+        try:  # a regular file of at most 64 KiB: /dev/zero or a FIFO is refused at once
+            raw = read_user_file(token_file, max_bytes=MAX_TOKEN_FILE, what="token file")
+            token = raw.decode("ascii").strip()
+        except (ChaosError, UnicodeDecodeError) as exc:
+            why = exc.message if isinstance(exc, ChaosError) else "not ASCII"
+            raise typer.BadParameter(why, param_hint="--token-file") from None
+        return _checked_token(token, where=str(token_file), hint="--token-file")
+    token = os.environ.get(env) or None
+    return None if token is None else _checked_token(token, where=f"${env}", hint=env)
+
+
+def _checked_token(token: str, *, where: str, hint: str) -> str:
+    """A token goes into an Authorization header: printable ASCII, no spaces (never echoed)."""
+    if not token:
+        raise typer.BadParameter(f"{where} is empty", param_hint=hint)
+    if not all(33 <= ord(c) <= 126 for c in token) or len(token) > MAX_TOKEN_FILE:
+        raise typer.BadParameter(
+            f"the token in {where} must be printable ASCII without spaces", param_hint=hint
+        )
+    return token
 
 
 @app.command("serve")

@@ -4,12 +4,15 @@ message and an exit code."""
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
 from chaos.errors import ChaosError, ExitCode
+
+MAX_TLS_FILE = 1024 * 1024  # a certificate chain or key is a few KiB
 
 
 def start_logging(level: str, fmt: str = "text") -> None:
@@ -33,10 +36,23 @@ def tls_files(
 ) -> tuple[Path, Path, Path] | None:
     """The three mTLS files, or None when none is given; some but not all is an error."""
     if cert and key and ca:
+        for path, flag in ((cert, "--tls-cert"), (key, "--tls-key"), (ca, "--tls-ca")):
+            _regular_file(path, flag)
         return cert, key, ca
     if cert or key or ca:
         raise typer.BadParameter("mTLS needs --tls-cert, --tls-key and --tls-ca together")
     return None
+
+
+def _regular_file(path: Path, flag: str) -> None:
+    """ssl reads these itself: a FIFO or /dev/zero would block it or never end."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise typer.BadParameter(f"{path}: {exc.strerror}", param_hint=flag) from None
+    if not stat.S_ISREG(mode) or path.stat().st_size > MAX_TLS_FILE:
+        why = f"{path} must be a regular file of at most {MAX_TLS_FILE // 1024} KiB"
+        raise typer.BadParameter(why, param_hint=flag)
 
 
 def run_server(serve: Callable[[], None], listen: str) -> None:
