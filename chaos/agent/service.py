@@ -29,6 +29,7 @@ from typing import Any
 from chaos import __version__
 from chaos.agent import guards
 from chaos.agent.journal import UndoJournal
+from chaos.agent.journal_writes import JournalWrites
 from chaos.agent.metrics import AgentMetrics
 from chaos.agent.reaper import Reaper
 from chaos.agent.scope import ScopePolicy
@@ -98,8 +99,7 @@ class AgentService:
         self._active: dict[str, ActiveFault] = {}
         self._stuck: dict[str, tuple[str, Undo]] = {}  # id -> (fault name, undo) not reverted
         self._used_ids: set[str] = set()
-        self._unjournaled: set[str] = set()  # reverted on the host, "reverted" line not written
-        self._journal_error: str | None = None
+        self._writes = JournalWrites(journal, metrics=self.metrics, node=node)
         self._last_retry = time.monotonic()
         # woken when a lease is added, so it re-plans its sleep
         self._reaper = Reaper(tick=self._reap_once, next_wake=self._next_wake, name="lease-reaper")
@@ -113,10 +113,7 @@ class AgentService:
             undo = Undo.from_json(pending.undo)
             log.warning("reverting fault %s (%s) left by a previous run", pending.id, undo.fault)
             self._revert_undo(pending.id, undo, reason="startup")
-        try:
-            self.journal.compact()
-        except OSError as exc:
-            self._note_journal_error("compact", exc)
+        self._writes.compact()
         self.metrics.journal_corrupt_lines = self.journal.corrupt_lines
         self._reaper.start()
 
@@ -160,11 +157,11 @@ class AgentService:
             raise FaultError(
                 f"{fault.name}: could not prepare the fault ({type(exc).__name__})", node=self.node
             ) from exc
-        self._journal_prepared(fault, request, undo, raw, lease_until=time.time() + ttl)
+        self._writes.prepared(fault, request, undo, raw, lease_until=time.time() + ttl)
         try:
             undo = fault.apply(request, undo, self._host)
             # inside the try: a fault whose journal line cannot be written is taken back
-            self._journal_applied(fault, request, undo)
+            self._writes.applied(fault, request, undo)
         except Exception as exc:
             # whatever half happened is undone before the error is reported
             self._revert_undo(request.fault_id, undo, reason="failed-apply")
@@ -202,12 +199,7 @@ class AgentService:
                     continue
                 active.expires_at = time.monotonic() + ttl
                 renewed.append(fault_id)
-        lease_until = time.time() + ttl
-        for fault_id in renewed:
-            try:
-                self.journal.renew_lease(fault_id=fault_id, lease_until=lease_until)
-            except OSError as exc:  # the in-memory lease still holds; health shows it
-                self._note_journal_error("renew", exc)
+        self._writes.renewed(renewed, lease_until=time.time() + ttl)
         self.metrics.renewals += len(renewed)
         return {"renewed": renewed, "unknown": unknown}
 
@@ -242,7 +234,6 @@ class AgentService:
         with self._lock:
             stuck = sorted(self._stuck)
             active = len(self._active)
-            unjournaled = sorted(self._unjournaled)
         return {
             "version": __version__,
             "node": self.node,
@@ -250,7 +241,7 @@ class AgentService:
             "active": active,
             "stuck": stuck,
             "journal_corrupt_lines": self.journal.corrupt_lines,
-            "journal": {"error": self._journal_error, "unwritten_reverts": unjournaled},
+            "journal": self._writes.describe(),
             "reaper": self._reaper.describe(),
             "scope": self.scope.describe(),
         }
@@ -298,44 +289,6 @@ class AgentService:
                 target=target.display,
             )
 
-    def _journal_prepared(
-        self,
-        fault: FaultType,
-        request: FaultRequest,
-        undo: Undo,
-        raw: Mapping[str, Any],
-        *,
-        lease_until: float,
-    ) -> None:
-        try:
-            self.journal.prepared(
-                fault_id=request.fault_id,
-                fault=fault.name,
-                undo=undo.to_json(),
-                request=dict(raw),
-                lease_until=lease_until,
-            )
-        except OSError as exc:  # nothing touched yet: refuse rather than apply unjournaled
-            self._note_journal_error("prepare", exc)
-            raise FaultError(
-                f"{fault.name}: the agent's journal cannot be written ({exc.strerror}); "
-                "nothing was applied",
-                node=self.node,
-            ) from exc
-        self._journal_written()
-
-    def _journal_applied(self, fault: FaultType, request: FaultRequest, undo: Undo) -> None:
-        try:
-            self.journal.applied(fault_id=request.fault_id, undo=undo.to_json())
-        except OSError as exc:
-            self._note_journal_error("apply", exc)
-            raise FaultError(
-                f"{fault.name}: the agent's journal cannot be written ({exc.strerror}); "
-                "the fault was taken back",
-                node=self.node,
-            ) from exc
-        self._journal_written()
-
     def _revert_undo(self, fault_id: str, undo: Undo, *, reason: str) -> bool:
         fault = self._catalog.get(undo.fault)
         try:
@@ -350,35 +303,10 @@ class AgentService:
             return False
         with self._lock:
             self._stuck.pop(fault_id, None)
-        self._journal_reverted(fault_id)
+        self._writes.reverted(fault_id)
         self.metrics.reverted(reason)
         log.info("reverted %s (%s): %s", fault_id, undo.fault, reason)
         return True
-
-    def _journal_reverted(self, fault_id: str) -> None:
-        """Write the "reverted" line; if the disk refuses, the host stays reverted and only
-        the line is retried (a restart would revert it again, which is harmless)."""
-        try:
-            self.journal.reverted(fault_id=fault_id)
-        except OSError as exc:
-            self._note_journal_error("revert", exc)
-            with self._lock:
-                self._unjournaled.add(fault_id)
-            return
-        with self._lock:
-            self._unjournaled.discard(fault_id)
-        self._journal_written()
-
-    def _journal_written(self) -> None:
-        """A write went through: the journal error clears once no revert line is missing."""
-        with self._lock:
-            if not self._unjournaled:
-                self._journal_error = None
-
-    def _note_journal_error(self, what: str, exc: OSError) -> None:
-        self._journal_error = f"{what}: {exc.strerror or exc.__class__.__name__}"
-        self.metrics.journal_errors += 1
-        log.error("journal %s: %s failed: %s", self.journal.directory, what, exc)
 
     def _next_wake(self) -> float:
         """Sleep until the earliest lease expiry (at most 1 s): an idle agent barely wakes."""
@@ -403,11 +331,9 @@ class AgentService:
         self._last_retry = now
         with self._lock:
             stuck = list(self._stuck.items())
-            unjournaled = list(self._unjournaled)
         for fault_id, (_, undo) in stuck:
             self._revert_undo(fault_id, undo, reason="retry")
-        for fault_id in unjournaled:
-            self._journal_reverted(fault_id)
+        self._writes.retry_unwritten()
 
 
 def _lease_ttl(ttl_s: float | None) -> float:
