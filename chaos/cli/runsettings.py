@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from chaos.cli.agent import read_token
+from chaos.cli.serving import regular_file
 from chaos.cli.settings import chaos_home
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ def agent_credentials(
     if cert or key or ca:
         if not (cert and key and ca):
             raise typer.BadParameter("mTLS needs --agent-cert, --agent-key and --agent-ca")
+        for path, flag in ((cert, "--agent-cert"), (key, "--agent-key"), (ca, "--agent-ca")):
+            regular_file(path, flag)
         from chaos.host.tls import client_context
 
         ssl_context = client_context(cert=cert, key=key, ca=ca)

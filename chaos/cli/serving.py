@@ -37,14 +37,14 @@ def tls_files(
     """The three mTLS files, or None when none is given; some but not all is an error."""
     if cert and key and ca:
         for path, flag in ((cert, "--tls-cert"), (key, "--tls-key"), (ca, "--tls-ca")):
-            _regular_file(path, flag)
+            regular_file(path, flag)
         return cert, key, ca
     if cert or key or ca:
         raise typer.BadParameter("mTLS needs --tls-cert, --tls-key and --tls-ca together")
     return None
 
 
-def _regular_file(path: Path, flag: str) -> None:
+def regular_file(path: Path, flag: str) -> None:
     """ssl reads these itself: a FIFO or /dev/zero would block it or never end."""
     try:
         mode = path.stat().st_mode

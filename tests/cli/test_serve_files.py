@@ -1,5 +1,6 @@
-"""Token and TLS files given to the long-running commands are read on the operator's
-behalf: a device, a FIFO or a malformed token is refused at once, exit 2, never a hang."""
+"""Token and TLS files given to the serving commands and to `chaos run` are read on the
+operator's behalf: a device, a FIFO or a malformed token is refused at once, exit 2,
+never a hang."""
 
 from __future__ import annotations
 
@@ -39,3 +40,11 @@ def test_tls_files_that_are_not_regular_files_are_refused_at_once(tmp_path, fifo
     result = run_chaos("controller", "serve", *args, env=chaos_env(home=tmp_path), timeout=30)
     assert result.returncode == 2, result.stderr
     assert "must be a regular file" in result.stderr
+
+
+def test_a_runs_agent_tls_files_that_are_not_regular_files_are_refused_at_once(tmp_path, fifo):
+    args = ["--agent-cert", "/dev/zero", "--agent-key", str(fifo), "--agent-ca", str(fifo)]
+    experiment = Path(__file__).parents[2] / "experiments" / "lab-store-partition.yaml"
+    result = run_chaos("run", str(experiment), *args, env=chaos_env(home=tmp_path), timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert "--agent-cert" in result.stderr and "must be a regular file" in result.stderr
