@@ -14,6 +14,29 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def free_lab_id(prefix: str) -> str:
+    """A lab id for this test process whose netns /24 no lab routes right now.
+
+    A lab's subnet is one of 256, from a hash of its id: two labs alive at once (a
+    module's shared lab and a test's own) collide one time in 256, and the second
+    ``lab up`` is then refused ("already routed"). Process labs have no subnet; any id
+    this returns suits them too.
+    """
+    from chaos.lab.netns_plan import lab_subnet
+
+    try:
+        argv = ["ip", "-4", "route"]
+        listed = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+    except FileNotFoundError:  # no iproute2: no netns lab either
+        listed = ""
+    routed = {line.split()[0] for line in listed.splitlines() if line.strip()}
+    for n in range(256):
+        lab_id = f"{prefix}-{os.getpid()}" + (f"-{n}" if n else "")
+        if str(lab_subnet(lab_id)) not in routed:
+            return lab_id
+    raise RuntimeError("every lab subnet is routed")
+
+
 def free_base_port(span: int = 16) -> int:
     """A base port whose whole range (base .. base+span-1) is free on 127.0.0.1 right now.
 

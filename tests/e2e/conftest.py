@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chaos.lab.manage import LabState, lab_down, lab_up
-from tests.support import chaos_env, free_base_port, run_chaos
+from tests.support import chaos_env, free_base_port, free_lab_id, run_chaos
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = REPO / "experiments"
@@ -46,7 +46,7 @@ def start_lab(
     home: Path, variant: str, isolation: str = "process", *, prefix: str = "e2e"
 ) -> Iterator[Lab]:
     """A lab with its own id and ports, stopped even when the tests using it fail."""
-    lab_id = f"{prefix}-{variant[:4]}-{isolation[:2]}-{os.getpid()}"
+    lab_id = free_lab_id(f"{prefix}-{variant[:4]}-{isolation[:2]}")
     state = lab_up(
         chaos_home=home,
         lab_id=lab_id,

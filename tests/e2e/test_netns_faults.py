@@ -29,7 +29,7 @@ from chaos.spec.models import Selector
 from chaos.targets.base import Scope, Target
 from chaos.targets.local import LocalProcessBackend
 from tests.host.netlab import echo_rtts, in_namespace, median_ms, send_throughput, tcp_outcome
-from tests.support import free_base_port, wait_for
+from tests.support import free_base_port, free_lab_id, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -61,7 +61,7 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     home = tmp_path_factory.mktemp("netns-faults")
-    lab_id = f"nf-{os.getpid()}"
+    lab_id = free_lab_id("nf")
     state = lab_up(
         chaos_home=home,
         lab_id=lab_id,

@@ -28,7 +28,7 @@ from chaos.errors import LabError
 from chaos.lab import netns
 from chaos.lab.manage import Isolation, LabState, lab_down, lab_status, lab_up
 from chaos.lab.netns_supervisor import plan_netns_lab
-from tests.support import pid_alive, wait_for
+from tests.support import free_lab_id, pid_alive, wait_for
 
 RESTART_DELAY_S = 0.5
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -187,7 +187,7 @@ def resilient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabState]:
     if os.geteuid() != 0 or shutil.which("ip") is None:
         pytest.skip("the netns lab needs root and iproute2")
     home = tmp_path_factory.mktemp("netns-lab")
-    lab_id = f"nt-{os.getpid()}"
+    lab_id = free_lab_id("nt")
     assert host_snapshot(lab_id, home) == EMPTY
     state = lab_up(
         chaos_home=home,
@@ -328,7 +328,7 @@ def _start_fragile(home: Path, lab_id: str) -> LabState:
 
 @as_root
 def test_lab_down_leaves_nothing_behind(tmp_path: Path) -> None:
-    lab_id = f"nd-{os.getpid()}"
+    lab_id = free_lab_id("nd")
     assert host_snapshot(lab_id, tmp_path) == EMPTY
     state = _start_fragile(tmp_path, lab_id)
     try:
@@ -349,7 +349,7 @@ def test_lab_down_leaves_nothing_behind(tmp_path: Path) -> None:
 
 @as_root
 def test_lab_down_cleans_up_after_a_sigkilled_supervisor(tmp_path: Path) -> None:
-    lab_id = f"nk-{os.getpid()}"
+    lab_id = free_lab_id("nk")
     assert host_snapshot(lab_id, tmp_path) == EMPTY
     state = _start_fragile(tmp_path, lab_id)
     try:
