@@ -56,9 +56,12 @@ def watch(directory: Path, *, node: str, poll_s: float = POLL_S) -> int:
                 if revert_if_agent_dead(journal, node=node, failed_at=failed_at):
                     log.info("agent gone and nothing pending: exiting")
                     return 0
-            except OSError as exc:  # the directory itself went away: nothing left to guard
-                log.warning("journal directory unusable (%s): exiting", exc)
-                return 0
+            except OSError as exc:
+                if not directory.is_dir():  # the directory went away: nothing left to guard
+                    log.warning("journal directory gone (%s): exiting", exc)
+                    return 0
+                # a read the disk refused (EIO): faults may still be pending, so never leave
+                log.error("journal %s unreadable (%s): trying again", directory, exc)
             time.sleep(poll_s)
 
 
@@ -106,8 +109,12 @@ def _revert(journal: UndoJournal, item: PendingFault, *, node: str) -> bool:
     except Exception:  # keep it pending; retried every RETRY_FAILED_S
         log.exception("revert of %s (%s) failed", item.id, item.fault)
         return False
-    journal.reverted(fault_id=item.id)
     log.warning("reverted %s (%s): the agent is dead and its lease ended", item.id, item.fault)
+    try:
+        journal.reverted(fault_id=item.id)
+    except OSError as exc:  # ENOSPC, EROFS: the host is reverted; the line is retried
+        log.error("fault %s: cannot journal its revert (%s): retrying", item.id, exc.strerror)
+        return False
     return True
 
 

@@ -1,6 +1,13 @@
 """The undo journal survives crashes: pending faults are found, torn lines are skipped."""
 
+import contextlib
+import os
+
+import pytest
+
+from chaos.agent import watchdog
 from chaos.agent.journal import JOURNAL_FILE, UndoJournal
+from tests.support import tmpfs
 
 
 def write_fault(journal: UndoJournal, fault_id: str, *, applied: bool, reverted: bool) -> None:
@@ -114,3 +121,47 @@ def test_any_fault_id_makes_a_safe_lease_file(tmp_path):
         assert path.parent == tmp_path / "leases" and path.stat().st_mtime == 1e9
         journal.reverted(fault_id=odd)
         assert not path.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a tmpfs")
+def test_the_watchdog_keeps_reverting_when_the_journal_cannot_be_written(tmp_path):
+    """A full disk must not end the dead-man's switch with faults still pending: every
+    fault is still reverted, and the missing lines are written once space is back."""
+    with tmpfs(tmp_path / "disk", "size=1m") as disk:
+        journal = UndoJournal(disk / "journal")
+        for n in range(3):
+            journal.prepared(
+                fault_id=f"w{n}", fault="noop", undo={"fault": "noop"}, request={}, lease_until=0
+            )
+        _fill_to_page_end(journal)  # tmpfs takes whole pages: the next line needs a new one
+        filler = disk / "filler"
+        with open(filler, "wb", buffering=0) as out, contextlib.suppress(OSError):  # ENOSPC: full
+            while True:
+                out.write(b"\0" * 65536)
+        failed_at: dict[str, float] = {}
+        # no agent holds its lock: the watchdog acts, and the full disk refuses every line
+        assert watchdog.revert_if_agent_dead(journal, node="n1", failed_at=failed_at) is False
+        assert sorted(failed_at) == ["w0", "w1", "w2"]  # each tried, none forgotten
+        assert [item.id for item in journal.pending()] == ["w0", "w1", "w2"]
+        filler.unlink()
+        failed_at.clear()  # as RETRY_FAILED_S later
+        assert watchdog.revert_if_agent_dead(journal, node="n1", failed_at=failed_at) is True
+        assert journal.pending() == []
+
+
+def _fill_to_page_end(journal: UndoJournal, page: int = 4096) -> None:
+    """Pad the journal with a reverted fault's lines to a few bytes short of a page (its
+    lines carry a timestamp, so their length varies by a byte or two)."""
+    path = journal.directory / JOURNAL_FILE
+
+    def padded(fault_id: str, pad: str) -> int:
+        before = path.stat().st_size
+        request = {"p": pad}
+        journal.prepared(fault_id=fault_id, fault="noop", undo={"fault": "noop"}, request=request)
+        journal.reverted(fault_id=fault_id)
+        return path.stat().st_size - before
+
+    fixed = padded("pad0", "")  # the two lines with an empty pad
+    room = page - path.stat().st_size % page - 16
+    padded("pad1", "x" * (room - fixed if room > fixed else room - fixed + page))
+    assert page - 32 < path.stat().st_size % page < page  # no journal line fits
