@@ -8,9 +8,11 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
@@ -121,6 +123,23 @@ def tmpfs(where: Path, options: str = "size=16m") -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", str(where)], check=False)
+
+
+@contextmanager
+def http_server(
+    handler: type[BaseHTTPRequestHandler], server_class: type[ThreadingHTTPServer] | None = None
+) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 (a free port) in a thread; its base URL, stopped
+    on the way out."""
+    server = (server_class or ThreadingHTTPServer)(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def chaos_env(*, home: Path | None = None, db: str | None = None, **extra: str) -> dict[str, str]:

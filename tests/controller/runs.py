@@ -8,11 +8,10 @@ import errno
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ from chaos.spec.loader import load_text
 from chaos.store.repository import RunStore
 from chaos.targets import Scope
 from tests.conftest import TOKEN
-from tests.support import free_base_port, wait_for
+from tests.support import free_base_port, http_server, wait_for
 
 LAB = f"store-ctl-{os.getpid()}"
 
@@ -47,15 +46,8 @@ class _Ok(BaseHTTPRequestHandler):
 @pytest.fixture
 def homepage() -> Iterator[str]:
     """A real HTTP server answering 200: the steady state's probe."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with http_server(_Ok) as url:
+        yield f"{url}/"
 
 
 @contextmanager

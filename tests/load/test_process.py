@@ -9,7 +9,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -26,7 +25,7 @@ from chaos.load.argv import remote_worker_argv
 from chaos.load.process import LoadProcess, LoadReady
 from chaos.load.stats import LoadWindow, merge_windows, percentile_ms
 from chaos.spec.load import LoadSpec
-from tests.support import free_base_port, pid_alive, wait_for
+from tests.support import free_base_port, http_server, pid_alive, wait_for
 
 # ---------------------------------------------------------------- a real server on loopback
 
@@ -58,15 +57,8 @@ class QuietServer(ThreadingHTTPServer):
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    server = QuietServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with http_server(Handler, QuietServer) as url:
+        yield url
 
 
 # ---------------------------------------------------------------- running load
